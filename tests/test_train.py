@@ -1,0 +1,62 @@
+"Training loop, evaluation, BN re-estimation."
+import math
+import pytest, torch
+from torch import nn
+from weightnb.core import ConfigError, seed_everything
+from weightnb.data import dataloaders
+from weightnb.models import resnet20
+from weightnb.train import fit, evaluate, reestimate_bn, preload_batches, make_optimizer, make_schedule
+
+DLS = dataloaders('digits', batch_size=64)
+def tiny(): return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10))
+
+
+@pytest.mark.parametrize('opt,lr,schedule', [('sgd', 0.05, 'onecycle'), ('adam', 1e-2, 'cosine'), ('adamw', 1e-2, 'constant')])
+def test_fit_learns(opt, lr, schedule):
+    seed_everything(0); m = tiny()
+    before = evaluate(m, DLS.test)
+    hist = fit(m, DLS.train, epochs=4, opt=opt, lr=lr, schedule=schedule, val_dl=DLS.val, progress=False)
+    after = evaluate(m, DLS.test)
+    assert hist[-1]['train_loss'] < hist[0]['train_loss'] and after['acc'] > before['acc'] + 0.3
+    assert {'epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'lr', 'seconds'} <= set(hist[0])
+
+
+def test_fit_is_deterministic():
+    res = []
+    for _ in range(2):
+        seed_everything(1); m = tiny(); dls = dataloaders('digits', batch_size=64, seed=1)
+        fit(m, dls.train, epochs=2, progress=False); res.append(evaluate(m, dls.test)['loss'])
+    assert res[0] == res[1]
+
+
+def test_fit_divergence_is_reported():
+    m = tiny()
+    with pytest.raises(FloatingPointError, match='diverged'):
+        fit(m, DLS.train, epochs=3, opt='sgd', lr=1e6, schedule='constant', progress=False)
+
+
+def test_bad_options():
+    with pytest.raises(ConfigError): make_optimizer(tiny().parameters(), 'rmsprop')
+    with pytest.raises(ConfigError): make_schedule(make_optimizer(tiny().parameters()), 'step', 10, 0.1)
+    with pytest.raises(ConfigError): fit(tiny(), DLS.train, epochs=-1)
+
+
+def test_evaluate_restores_mode_and_matches_manual():
+    m = tiny().train()
+    r = evaluate(m, DLS.test)
+    assert m.training
+    with torch.no_grad():
+        out = torch.cat([m(x) for x, _ in DLS.test]); y = torch.cat([y for _, y in DLS.test])
+    assert math.isclose(r['acc'], (out.argmax(1) == y).float().mean().item(), rel_tol=1e-6)
+    assert math.isclose(r['loss'], nn.functional.cross_entropy(out, y).item(), rel_tol=1e-4)
+    with pytest.raises(ConfigError, match='empty'): evaluate(m, [])
+
+
+def test_reestimate_bn_exact_average():
+    m = resnet20(in_chans=1).eval()
+    batches = preload_batches(DLS.test, 'cpu', n_batches=2)
+    reestimate_bn(m, batches)
+    x = torch.cat([b[0] for b in batches])
+    with torch.no_grad(): h = m.conv1(x)
+    assert torch.allclose(m.bn1.running_mean, h.mean((0, 2, 3)), atol=1e-5)
+    assert not m.training and m.bn1.momentum == 0.1
