@@ -27,12 +27,13 @@ args = p.parse_args()
 seed_everything(args.seed)
 dls = dataloaders('fashion-mnist', batch_size=args.batch_size, n_train=args.n_train, seed=args.seed)
 model = resnet20(10, in_chans=1, shortcut=args.shortcut)
-t0 = time.perf_counter()
-hist = fit(model, dls.train, epochs=args.epochs, lr=args.lr, wd=5e-4, val_dl=dls.val,
-           augment=partial(random_crop_flip, pad=2), progress=False)
-test = evaluate(model, dls.test)
 name = 'resnet20_fashion_mnist' + ('' if args.shortcut == 'A' else f'_{args.shortcut}')
 out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+t0 = time.perf_counter()
+hist = fit(model, dls.train, epochs=args.epochs, lr=args.lr, wd=5e-4, val_dl=dls.val,
+           augment=partial(random_crop_flip, pad=2), progress=False,
+           checkpoint=out/'_resume'/f'{name}.pt')     # rerunning after an interruption continues from the last epoch
+test = evaluate(model, dls.test)
 save_model(model, out/f"{name}.safetensors", dataset="fashion-mnist", test_acc=test["acc"], epochs=args.epochs)
 write_text_atomic(out/f'{name}.json', json.dumps(dict(
     args=vars(args), test=test, history=hist, seconds_total=time.perf_counter() - t0,

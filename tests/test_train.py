@@ -60,3 +60,18 @@ def test_reestimate_bn_exact_average():
     with torch.no_grad(): h = m.conv1(x)
     assert torch.allclose(m.bn1.running_mean, h.mean((0, 2, 3)), atol=1e-5)
     assert not m.training and m.bn1.momentum == 0.1
+
+
+def test_resume_from_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    from weightnb.core import CheckpointError
+    (tmp_path/'fit.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(CheckpointError, match='delete it to start over'):
+        fit(tiny(), DLS.train, epochs=1, progress=False, checkpoint=tmp_path/'fit.pt')
+
+
+def test_finished_checkpoint_skips_training(tmp_path):
+    seed_everything(0); m = tiny()
+    h1 = fit(m, DLS.train, epochs=2, progress=False, checkpoint=tmp_path/'fit.pt')
+    m2 = tiny()
+    h2 = fit(m2, DLS.train, epochs=2, progress=False, checkpoint=tmp_path/'fit.pt')
+    assert h1 == h2 and all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))

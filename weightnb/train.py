@@ -4,7 +4,8 @@
 
 # %% ../nbs/03_train.ipynb #c003
 from __future__ import annotations
-import time, math, contextlib
+import time, math, json, contextlib
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 
-from .core import ConfigError, default_device, module_device
+from .core import ConfigError, CheckpointError, default_device, module_device, atomic_path
 
 # %% auto #0
 __all__ = ['eval_mode', 'evaluate', 'preload_batches', 'make_optimizer', 'make_schedule', 'fit', 'reestimate_bn']
@@ -86,6 +87,7 @@ def fit(model:nn.Module,          # model to train in place
         augment:Callable|None=None, # batch -> batch, applied to training inputs on the device
         loss_fn:Callable=F.cross_entropy,
         momentum:float=0.9,
+        checkpoint:str|Path|None=None, # resume file: written atomically after every epoch, resumed from if present
        )->list[dict]:
     "Train `model` and return one metrics dict per epoch (train and optional val loss/acc, lr, seconds)."
     if epochs < 0: raise ConfigError(f"epochs must be >= 0, got {epochs}.")
@@ -94,9 +96,9 @@ def fit(model:nn.Module,          # model to train in place
     optimizer = make_optimizer(model.parameters(), opt, lr, wd, momentum)
     steps = epochs * len(train_dl)
     scheduler = make_schedule(optimizer, schedule, steps, lr)
-    history = []
-    bar = tqdm(total=steps, disable=not progress, desc='fit', leave=False)
-    for epoch in range(epochs):
+    history = _resume(checkpoint, model, optimizer, scheduler, train_dl) if checkpoint else []
+    bar = tqdm(total=steps, initial=len(history) * len(train_dl), disable=not progress, desc='fit', leave=False)
+    for epoch in range(len(history), epochs):
         t0, total_loss, correct, n = time.perf_counter(), 0., 0, 0
         model.train()
         for x, y in train_dl:
@@ -114,12 +116,36 @@ def fit(model:nn.Module,          # model to train in place
         if val_dl is not None:
             v = evaluate(model, val_dl, loss_fn, amp); metrics.update(val_loss=v['loss'], val_acc=v['acc'])
         history.append(metrics)
+        if checkpoint: _save_resume_state(checkpoint, model, optimizer, scheduler, train_dl, history)
         if progress: tqdm.write(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in metrics.items()))
         if any(cb(epoch, metrics, model) is True for cb in callbacks): break
     bar.close()
     return history
 
-# %% ../nbs/03_train.ipynb #c016
+# %% ../nbs/03_train.ipynb #c013
+def _rng_state(train_dl)->dict:
+    g = getattr(train_dl, 'generator', None)
+    return dict(torch_rng=torch.get_rng_state(), loader_rng=g.get_state() if g is not None else torch.empty(0, dtype=torch.uint8))
+
+def _save_resume_state(path, model, optimizer, scheduler, train_dl, history):
+    state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                 history=json.dumps(history), **_rng_state(train_dl))
+    with atomic_path(path) as tmp: torch.save(state, tmp)
+
+def _resume(path, model, optimizer, scheduler, train_dl)->list[dict]:
+    path = Path(path)
+    if not path.exists(): return []
+    try: state = torch.load(path, map_location=module_device(model), weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"Cannot resume from {path} ({type(e).__name__}: {e}); delete it to start over.") from None
+    model.load_state_dict(state['model']); optimizer.load_state_dict(state['optimizer'])
+    scheduler.load_state_dict(state['scheduler'])
+    torch.set_rng_state(state['torch_rng'].cpu())
+    g = getattr(train_dl, 'generator', None)
+    if g is not None and state['loader_rng'].numel(): g.set_state(state['loader_rng'].cpu())
+    return json.loads(state['history'])
+
+# %% ../nbs/03_train.ipynb #c020
 @torch.no_grad()
 def reestimate_bn(model:nn.Module,       # model whose BatchNorm statistics are recomputed in place
                   dl:Iterable,            # batches (x, y) or x
