@@ -58,6 +58,20 @@ def test_fashion_mnist_from_debian(tmp_path, monkeypatch):
     assert len(load_dataset('fashion-mnist', 'train')) == 60000
 
 
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_concurrent_first_unpack_is_not_corrupted(tmp_path):
+    "Several processes loading Fashion-MNIST for the first time at once (one GPU shared by bench jobs) once got a"
+    "half-written raw file through a shared '.part' name; each writer now has its own temp file."
+    import gzip
+    from concurrent.futures import ProcessPoolExecutor
+    from weightnb.data import _unpack_debian_fashion_mnist
+    with ProcessPoolExecutor(3) as ex: list(ex.map(_unpack_debian_fashion_mnist, [tmp_path] * 3))
+    raw = tmp_path/'FashionMNIST'/'raw'
+    src = DEBIAN_FASHION_MNIST/'t10k-images-idx3-ubyte.gz'
+    assert (raw/'t10k-images-idx3-ubyte').read_bytes() == gzip.open(src).read()
+    assert sorted(p.name for p in raw.iterdir()) == sorted(p.name[:-3] for p in DEBIAN_FASHION_MNIST.glob('*-ubyte.gz'))
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, 9), min_size=1, max_size=10, unique=True))
 def test_class_subset_relabels_in_given_order(classes):

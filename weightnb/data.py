@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, DataLoader
 
-from .core import UnknownDatasetError, DatasetNotFoundError, ConfigError, cache_dir
+from .core import UnknownDatasetError, DatasetNotFoundError, ConfigError, cache_dir, atomic_path
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'dataset_info', 'ImageTensors', 'normalize', 'data_roots',
@@ -117,10 +117,8 @@ def _unpack_debian_fashion_mnist(dest:Path)->Path|None:
     raw = dest/'FashionMNIST'/'raw'; raw.mkdir(parents=True, exist_ok=True)
     for f in src:
         out = raw/f.name[:-3]
-        if not out.exists():
-            tmp = out.with_suffix('.part')
-            with gzip.open(f, 'rb') as fi, open(tmp, 'wb') as fo: shutil.copyfileobj(fi, fo)
-            tmp.replace(out)
+        if not out.exists():   # a unique temp file per process: concurrent first loads must not interleave writes
+            with atomic_path(out) as tmp, gzip.open(f, 'rb') as fi, open(tmp, 'wb') as fo: shutil.copyfileobj(fi, fo)
     return dest
 
 @contextlib.contextmanager
