@@ -1,0 +1,186 @@
+"Tests of weightnb.predictors that need many cases, a cache directory or a (small) training run."
+import copy, math
+import pytest, torch
+from torch import nn
+
+torch.set_num_threads(1)
+
+from weightnb import predictors as P
+from weightnb.core import (ConfigError, NoConvLayerError, UnsupportedLayerError, NonFiniteWeightsError,
+                           ShapeMismatchError, WeightnbError)
+from weightnb.models import resnet20, resnet56, zoo_cnn_small
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch): monkeypatch.setenv('WEIGHTNB_CACHE', str(tmp_path / 'cache'))
+
+
+@pytest.fixture(scope='module')
+def digits():
+    from weightnb.data import dataloaders
+    return dataloaders('digits', batch_size=64)
+
+
+PAPER = [(resnet20, h, cr) for h, cr in {120: .27, 140: .35, 180: .53, 300: 1.28}.items()] + \
+        [(resnet56, h, cr) for h, cr in {220: .24, 280: .36, 320: .46, 360: .57, 510: 1.06, 680: 1.83, 750: 2.20}.items()]
+
+@pytest.mark.parametrize('arch,hidden,cr', PAPER)
+def test_compression_ratio_matches_appendix_e(arch, hidden, cr):
+    target = arch(10, in_chans=3, shortcut='B')
+    assert abs(P.compression_ratio(P.KernelPredictor(240, hidden), target) - cr) <= 0.01
+    assert abs(P.compression_ratio(P.KernelPredictor(240, hidden), target, 'all') - cr) <= 0.01
+
+
+def test_compression_ratio_counts_shortcuts():
+    a, b = resnet20(10, 3, 'A'), resnet20(10, 3, 'B')
+    assert P.predicted_param_count(b) - P.predicted_param_count(a) == 16 * 32 + 32 * 64
+
+
+def test_encoding_formula():
+    coords = torch.tensor([[1., 2., 3.]])
+    enc = P.positional_encoding(coords, levels=4, base=0.5)
+    assert enc.shape == (1, 24)
+    for i, x in enumerate([1., 2., 3.]):
+        for l in range(4):
+            assert math.isclose(enc[0, i * 8 + l].item(), math.sin(x * 0.5 ** l * math.pi), abs_tol=1e-5)
+            assert math.isclose(enc[0, i * 8 + 4 + l].item(), math.cos(x * 0.5 ** l * math.pi), abs_tol=1e-5)
+    with pytest.raises(ConfigError): P.positional_encoding(coords, kind='wavelet')
+
+
+@pytest.mark.parametrize('mode', ['in_filter', 'cross_filter'])
+def test_permutation_is_a_permutation_and_cached(mode, monkeypatch):
+    m = resnet20(10, 1)
+    perms = P.smoothness_permutation(m, mode)
+    for name, conv in P.predicted_layers(m):
+        n = conv.weight.shape[0] * conv.weight.shape[1]
+        assert torch.equal(perms[name].sort().values, torch.arange(n))
+    monkeypatch.setattr(P, 'layer_permutation', lambda *a, **k: pytest.fail('not served from the cache'))
+    again = P.smoothness_permutation(m, mode)
+    assert all(torch.equal(again[k], perms[k]) for k in perms)
+    # other weights -> other cache key -> recomputed
+    m2 = resnet20(10, 1)
+    with pytest.raises(pytest.fail.Exception): P.smoothness_permutation(m2, mode)
+
+
+def test_cross_filter_chain_follows_nearest_neighbours():
+    torch.manual_seed(0)
+    base = torch.randn(1, 9)
+    # kernels along a path in weight space, stored shuffled: the chain must recover the path order
+    path = torch.cat([base + 0.3 * i * torch.ones(1, 9) * torch.linspace(-1, 1, 9) for i in range(8)])
+    shuffle = torch.tensor([0, 5, 2, 7, 1, 6, 3, 4])
+    w = path[shuffle].reshape(2, 4, 3, 3)
+    pos = P.layer_permutation(w, 'cross_filter')
+    assert torch.equal(pos, shuffle)            # kernel i (path step shuffle[i]) lands at coordinate shuffle[i]
+
+
+def test_in_filter_permutation_groups_filters():
+    w = torch.randn(3, 5, 3, 3)
+    pos = P.layer_permutation(w, 'in_filter').reshape(3, 5)
+    assert all(len(set((pos[f] // 5).tolist())) == 1 for f in range(3))   # a filter's kernels stay in one coordinate row
+
+
+def test_permutation_only_reorders_inputs():
+    m = resnet20(10, 1)
+    torch.manual_seed(0); pred = P.KernelPredictor(240, 16)
+    a = P.PredictedModel(m, pred, permutation=None); b = P.PredictedModel(m, pred, permutation='cross_filter')
+    assert torch.equal(a.target_kernels, b.target_kernels)              # same kernel order
+    assert not torch.equal(a.enc, b.enc)
+    ra = {tuple(r.tolist()) for r in a.enc[:256].round(decimals=4)}; rb = {tuple(r.tolist()) for r in b.enc[:256].round(decimals=4)}
+    assert ra == rb
+
+
+def test_recon_only_step_predicts_only_the_batch():
+    m = resnet20(10, 1); pm = P.PredictedModel(m, P.KernelPredictor(240, 16))
+    rows = []
+    h = pm.predictor[0].register_forward_hook(lambda mod, i, o: rows.append(i[0].shape[0]))
+    idx = P.kernel_batch(pm.kernel_norms, 512)
+    P.recon_loss(pm.predict(idx), pm.target_kernels[idx], pm.mask[idx]).backward()
+    h.remove()
+    assert rows == [512] and pm.n_kernels > 512
+
+
+def test_functional_call_gradients_and_materialize():
+    m = resnet20(10, 1, shortcut='B').eval(); pm = P.PredictedModel(m, P.KernelPredictor(240, 16))
+    x = torch.randn(3, 1, 8, 8)
+    pm(x).logsumexp(1).sum().backward()
+    assert all(p.grad is not None for p in pm.predictor.parameters())
+    mat = pm.materialize().eval()
+    with torch.no_grad(): assert torch.allclose(mat(x), pm(x), atol=1e-5)
+    assert isinstance(mat, type(m)) and all(p.requires_grad for p in mat.parameters())
+    # 1x1 shortcut = centre of the 3x3 prediction
+    kern = pm.predict().detach(); l = pm.layer_names.index('layer3.0.shortcut.0')
+    assert torch.allclose(mat.layer3[0].shortcut[0].weight.flatten(), kern[pm.offsets[l]:pm.offsets[l + 1], 4])
+
+
+def test_losses():
+    s, t = torch.randn(8, 10), torch.randn(8, 10)
+    kl = (torch.softmax(t, 1) * (torch.log_softmax(t, 1) - torch.log_softmax(s, 1))).sum(1).mean()
+    assert torch.allclose(P.kd_loss(s, t), kl, atol=1e-6)
+    assert torch.allclose(P.kd_loss(s, t, 2.), 4 * (torch.softmax(t / 2, 1) * (torch.log_softmax(t / 2, 1) - torch.log_softmax(s / 2, 1))).sum(1).mean(), atol=1e-6)
+    f = torch.randn(4, 3, 5, 5)
+    assert P.fmd_loss([f], [3 * f]).item() < 1e-5 and P.fmd_loss([f], [-f]).item() == pytest.approx(2., abs=1e-5)
+    with pytest.raises(ShapeMismatchError): P.kd_loss(s, t[:, :5])
+
+
+def test_weighted_batches_follow_norms():
+    g = torch.Generator().manual_seed(0)
+    norms = torch.tensor([1., 3., 0.])
+    idx = torch.cat([P.kernel_batch(norms, 1000, p_uniform=0., generator=g) for _ in range(4)])
+    frac = (idx == 1).float().mean().item()
+    assert 0.7 < frac < 0.8 and (idx == 2).sum() == 0
+
+
+def test_bad_inputs(digits):
+    with pytest.raises(NoConvLayerError): P.PredictedModel(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), P.KernelPredictor(240, 8))
+    with pytest.raises(UnsupportedLayerError, match="'conv1'"): P.PredictedModel(zoo_cnn_small(), P.KernelPredictor(240, 8), 'all')
+    P.PredictedModel(zoo_cnn_small(), P.KernelPredictor(240, 8, kernel_size=5), 'all')   # a 5x5 predictor covers 5x5 and 2x2
+    bad = resnet20(10, 1)
+    with torch.no_grad(): bad.layer2[0].conv2.weight[0, 0, 1, 1] = float('nan')
+    with pytest.raises(NonFiniteWeightsError, match='layer2.0.conv2'): P.train_predictor(bad, 8, steps=1)
+    for h in (0, -3):
+        with pytest.raises(ConfigError): P.train_predictor(resnet20(10, 1), h, steps=1)
+        with pytest.raises(ConfigError): P.KernelPredictor(240, h)
+    with pytest.raises(ShapeMismatchError, match='7 classes'):
+        P.train_predictor(resnet20(10, 1), 8, 'decoupled', digits, steps=1, phase2_steps=1, teacher=resnet20(7, 1))
+    with pytest.raises(ConfigError): P.train_predictor(resnet20(10, 1), 8, 'nern', None, steps=1)
+    with pytest.raises(ConfigError): P.train_predictor(resnet20(10, 1), 8, 'joint', steps=1)
+    assert issubclass(UnsupportedLayerError, WeightnbError)
+
+
+def test_decoupled_noise_with_foreign_teacher_selects_by_validation(digits):
+    torch.manual_seed(0)
+    target = resnet20(10, 1)
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))     # another architecture, same classes
+    res = P.train_predictor(target, 16, 'decoupled', digits, steps=6, phase2_steps=4, batch_size=512, inputs='noise',
+                            teacher=teacher, eval_every=2, permutation=None)
+    assert set(res.metrics) == {'phase1', 'phase2'}
+    for ph in ('phase1', 'phase2'):
+        scores = [r['score'] for r in res.history if r['phase'] == ph and 'score' in r]
+        assert res.metrics[ph]['val_acc'] >= max(scores) - 1e-9        # best-by-validation checkpoint is kept
+    assert any('kd' in r for r in res.history) and not any('recon' in r for r in res.history if r['phase'] == 'phase2')
+    assert 0 < res.metrics['phase2']['cr'] and 0 <= res.metrics['phase2']['test_acc'] <= 1
+
+
+def test_nern_mode_uses_all_three_losses(digits):
+    res = P.train_predictor(resnet20(10, 1), 16, 'nern', digits, steps=3, batch_size=512, eval_every=3, permutation=None)
+    r = res.history[-1]
+    assert {'recon', 'kd', 'fmd'} <= set(r) and math.isclose(r['loss'], r['recon'] + 1e-4 * r['kd'] + 1e-4 * r['fmd'], rel_tol=1e-4)
+
+
+def test_reconstruction_learns_a_layer():
+    torch.manual_seed(0)
+    m = resnet20(10, 1)
+    res = P.train_predictor(m, 64, 'recon', steps=400, batch_size=256, layers=['layer1.0.conv1'], opt='adam', lr=3e-3)
+    zero = P.recon_loss(torch.zeros_like(res.predicted.target_kernels), res.predicted.target_kernels).item()
+    assert res.metrics['recon']['recon'] < 0.5 * zero
+
+
+def test_quantize_sizes_and_error():
+    pred = P.KernelPredictor(240, 32)
+    q = P.quantize_predictor(pred)
+    n_w = sum(l.weight.numel() for l in pred if isinstance(l, nn.Linear)); n_b = sum(l.bias.numel() for l in pred if isinstance(l, nn.Linear))
+    assert q.fp32_bytes == 4 * (n_w + n_b) and q.size_bytes == n_w + 4 * 5 + 4 * n_b
+    for a, b in zip(pred.parameters(), q.module.parameters()):
+        assert (a - b).abs().max() <= a.abs().max() / 254 + 1e-7
+    qm = P.quantize_model(resnet20(10, 1))
+    assert qm.size_bytes < qm.fp32_bytes / 3
