@@ -177,10 +177,18 @@ def test_reconstruction_learns_a_layer():
 
 def test_quantize_sizes_and_error():
     pred = P.KernelPredictor(240, 32)
-    q = P.quantize_predictor(pred)
-    n_w = sum(l.weight.numel() for l in pred if isinstance(l, nn.Linear)); n_b = sum(l.bias.numel() for l in pred if isinstance(l, nn.Linear))
-    assert q.fp32_bytes == 4 * (n_w + n_b) and q.size_bytes == n_w + 4 * 5 + 4 * n_b
-    for a, b in zip(pred.parameters(), q.module.parameters()):
-        assert (a - b).abs().max() <= a.abs().max() / 254 + 1e-7
+    lins = [l for l in pred if isinstance(l, nn.Linear)]
+    n_w = sum(l.weight.numel() for l in lins); n_b = sum(l.bias.numel() for l in lins); n_rows = sum(l.out_features for l in lins)
+    q, qt = P.quantize_predictor(pred), P.quantize_predictor(pred, per_channel=False)
+    assert q.fp32_bytes == qt.fp32_bytes == 4 * (n_w + n_b)
+    assert q.size_bytes == n_w + 4 * n_rows + 4 * n_b and qt.size_bytes == n_w + 4 * 5 + 4 * n_b
+    linear = lambda m: [l for l in m if isinstance(l, nn.Linear)]
+    for l, a, b in zip(lins, linear(q.module), linear(qt.module)):
+        w = l.weight
+        assert ((w - a.weight).abs() <= w.abs().amax(1, keepdim=True) / 254 + 1e-7).all()
+        assert (w - b.weight).abs().max() <= w.abs().max() / 254 + 1e-7
+        assert torch.equal(l.bias, a.bias)                     # biases stay fp32
+    vals, scale = P.quantize_tensor(torch.randn(8, 4, 3, 3))
+    assert vals.dtype == torch.int8 and scale.shape == (8, 1, 1, 1)
     qm = P.quantize_model(resnet20(10, 1))
     assert qm.size_bytes < qm.fp32_bytes / 3

@@ -495,26 +495,28 @@ class Quantized:
     size_bytes: int      # int8 weights + fp32 scales + fp32 rest
     fp32_bytes: int      # the same module in fp32
 
-def quantize_tensor(w:Tensor)->tuple[Tensor, Tensor]:
-    "Per-tensor symmetric int8 quantisation: (int8 values, fp32 scale)."
-    scale = (w.detach().abs().max() / 127).clamp_min(1e-12)
+def quantize_tensor(w:Tensor, per_channel:bool=True)->tuple[Tensor, Tensor]:
+    "Symmetric int8 quantisation: (int8 values, fp32 scales, one per output row or a single one)."
+    a = w.detach().abs()
+    amax = a.flatten(1).amax(1).view(-1, *[1] * (w.dim() - 1)) if per_channel and w.dim() > 1 else a.max()
+    scale = (amax / 127).clamp_min(1e-12)
     return torch.round(w.detach() / scale).clamp(-127, 127).to(torch.int8), scale.float()
 
-def quantize_weights(module:nn.Module, kinds=(nn.Linear, nn.Conv2d))->Quantized:
+def quantize_weights(module:nn.Module, kinds=(nn.Linear, nn.Conv2d), per_channel:bool=True)->Quantized:
     "Int8-quantise the `weight` of every submodule of the given kinds."
-    q = copy.deepcopy(module); n_q = 0
+    q = copy.deepcopy(module); n_q = n_scales = 0
     with torch.no_grad():
         for mod in q.modules():
             if isinstance(mod, kinds):
-                vals, scale = quantize_tensor(mod.weight); mod.weight.copy_(vals.float() * scale); n_q += mod.weight.numel()
-    n_tensors = sum(isinstance(m, kinds) for m in q.modules())
+                vals, scale = quantize_tensor(mod.weight, per_channel)
+                mod.weight.copy_(vals.float() * scale); n_q += mod.weight.numel(); n_scales += scale.numel()
     floats = sum(v.numel() for v in q.state_dict().values() if v.is_floating_point())
-    return Quantized(q, n_q + 4 * n_tensors + 4 * (floats - n_q), 4 * floats)
+    return Quantized(q, n_q + 4 * n_scales + 4 * (floats - n_q), 4 * floats)
 
-def quantize_predictor(predictor:nn.Module)->Quantized:
+def quantize_predictor(predictor:nn.Module, per_channel:bool=True)->Quantized:
     "Int8 predictor (its Linear weights)."
-    return quantize_weights(predictor, (nn.Linear,))
+    return quantize_weights(predictor, (nn.Linear,), per_channel)
 
-def quantize_model(model:nn.Module)->Quantized:
+def quantize_model(model:nn.Module, per_channel:bool=True)->Quantized:
     "Int8 network (conv and linear weights)."
-    return quantize_weights(model, (nn.Linear, nn.Conv2d))
+    return quantize_weights(model, (nn.Linear, nn.Conv2d), per_channel)
