@@ -196,14 +196,19 @@ def run_all(out:Path, profile:str, sections=SECTIONS, hidden=None, seeds=None):
             trained(out, f'nern_h{h}_s{s}', lambda: P.train_predictor(target, h, 'nern', dls, steps=c['nern_steps'], seed=s, **cfg))
     # Table 5: int8 original vs NeRN vs decoupled predictors (the Table-2 predictors at hidden h3, seed 0)
     h3, s0 = c['h3'], c['seeds'][0]
-    def int8():
-        qm = P.quantize_model(target)
-        r = dict(original=dict(acc=evaluate(target, dls.test)['acc'], bytes=qm.fp32_bytes),
-                 original_int8=dict(acc=evaluate(qm.module, dls.test)['acc'], bytes=qm.size_bytes))
+    def int8():   # per-channel int8 (the library default) and per-tensor, side by side
+        acc = lambda m: evaluate(m, dls.test)['acc']
+        r = dict(original=dict(acc=acc(target), bytes=P.quantize_model(target).fp32_bytes))
+        for per_channel, tag in ((True, 'int8'), (False, 'int8_per_tensor')):
+            qm = P.quantize_model(target, per_channel); r[f'original_{tag}'] = dict(acc=acc(qm.module), bytes=qm.size_bytes)
         for mode in ('nern', 'decoupled'):
-            pred = load_predictor(out, f'{mode}_h{h3}_s{s0}', h3); qp = P.quantize_predictor(pred)
-            r[mode] = dict(acc=evaluate(P.PredictedModel(target, pred).materialize(), dls.test)['acc'], bytes=qp.fp32_bytes)
-            r[f'{mode}_int8'] = dict(acc=evaluate(P.PredictedModel(target, qp.module).materialize(), dls.test)['acc'], bytes=qp.size_bytes)
+            if not (out / f'{mode}_h{h3}_s{s0}.predictor.safetensors').exists():
+                print(f'Table 5: no {mode} predictor weights, row skipped'); continue
+            pred = load_predictor(out, f'{mode}_h{h3}_s{s0}', h3)
+            r[mode] = dict(acc=acc(P.PredictedModel(target, pred).materialize()), bytes=P.quantize_predictor(pred).fp32_bytes)
+            for per_channel, tag in ((True, 'int8'), (False, 'int8_per_tensor')):
+                qp = P.quantize_predictor(pred, per_channel)
+                r[f'{mode}_{tag}'] = dict(acc=acc(P.PredictedModel(target, qp.module).materialize()), bytes=qp.size_bytes)
         return r
     if 't5' in sections: cached_run(out, f't5_int8_h{h3}', int8)
     # Table 8: data-free phase 2 (noise inputs U[-1, 1]) from the same phase-1 predictors
@@ -234,10 +239,13 @@ def _last(m): return m[list(m)[-1]]
 def _ms(vals, scale=100): return (f"{statistics.mean(vals)*scale:.2f} ± {statistics.pstdev(vals)*scale:.2f}" if len(vals) > 1
                                   else f"{vals[0]*scale:.2f}") if vals else 'not run'
 
-def _plot(path, xs, ys, xlabel, ylabel, hline=None):
+def _plot(path, xs, ys, xlabel, ylabel, hline=None, labels=None, logx=False):
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4, 3)); ax.plot(xs, ys, 'o-')
-    if hline is not None: ax.axhline(hline, ls=':', c='r', label='original'); ax.legend()
+    fig, ax = plt.subplots(figsize=(5, 3.4)); ax.plot(xs, ys, 'o-')
+    for x, y, t in zip(xs, ys, labels or []): ax.annotate(t, (x, y), textcoords='offset points', xytext=(4, -11), fontsize=8)
+    if logx: ax.set_xscale('log')
+    elif all(isinstance(x, int) for x in xs): ax.set_xticks(xs)          # rounds
+    if hline is not None: ax.axhline(hline, ls=':', c='r', label='original'); ax.legend(loc='lower right')
     ax.set_xlabel(xlabel); ax.set_ylabel(ylabel); fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
 
 
@@ -273,7 +281,7 @@ def report(out:Path, profile:str, perf:dict|None, cmd:str)->str:
     L.append('')
     k5 = f"t5_int8_h{c['h3']}"
     if k5 in files:
-        L += [f"### Table 5: int8 (per-tensor symmetric weights), hidden {c['h3']}", '', '| model | test acc | bytes |', '|---|---|---|']
+        L += [f"### Table 5: int8 (symmetric weights; `int8` = one scale per output channel, the default), hidden {c['h3']}, seed {c['seeds'][0]}", '', '| model | test acc | bytes |', '|---|---|---|']
         L += [f"| {m} | {d['acc']*100:.2f} | {d['bytes']} |" for m, d in files[k5].items() if isinstance(d, dict)]
         L.append('')
     t8 = [files[f"noise_h{c['h3']}_s{s}"] for s in c['seeds'] if f"noise_h{c['h3']}_s{s}" in files]
@@ -305,8 +313,8 @@ def report(out:Path, profile:str, perf:dict|None, cmd:str)->str:
         L += ['### Figure 1: reconstruction-only accuracy vs hidden size (seed 0)', '', '| hidden | CR | test acc | recon RMSE |', '|---|---|---|---|']
         L += [f"| {h} | {m['cr']:.2f} | {m['test_acc']*100:.2f} | {m['recon']:.5f} |" for h, m in f1]
         name = f'predictors_{profile}_fig1.png'
-        _plot(ROOT / 'bench/results' / name, [m['cr'] for _, m in f1], [m['test_acc'] * 100 for _, m in f1], 'compression ratio (hidden sizes ' +
-              ','.join(str(h) for h, _ in f1) + ')', 'test acc (%)', o.get('test_acc', 0) * 100 if o else None)
+        _plot(ROOT / 'bench/results' / name, [m['cr'] for _, m in f1], [m['test_acc'] * 100 for _, m in f1], 'compression ratio (log scale)',
+              'test acc (%)', o.get('test_acc', 0) * 100 if o else None, [f'h{h}' for h, _ in f1], logx=True)
         L += ['', f'Figure 1: `bench/results/{name}`', '']
     return '\n'.join(L)
 
