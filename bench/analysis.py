@@ -67,9 +67,12 @@ def bench_interpolate(n_test, repeats, weights):
     def ours(): return interpolate(a, b, alphas, batches)
     def ll(): return loss_landscapes.linear_interpolation(a, b, batched_loss(batches), steps=21, deepcopy_model=True)
     def ll_ng(): return loss_landscapes.linear_interpolation(a, b, batched_loss(batches, True), steps=21, deepcopy_model=True)
-    res = {k: [] for k in ('plain', 'ours', 'll', 'll_nograd')}
+    # the same loss_landscapes call on NHWC copies: shows how much of the gap is the memory layout evaluate uses on the CPU
+    a_cl, b_cl = (copy.deepcopy(m).to(memory_format=torch.channels_last) for m in (a, b))
+    def ll_cl(): return loss_landscapes.linear_interpolation(a_cl, b_cl, batched_loss(batches), steps=21, deepcopy_model=True)
+    res = {k: [] for k in ('plain', 'ours', 'll', 'll_nograd', 'll_cl')}
     for _ in range(repeats):
-        for k, fn in (('plain', plain), ('ours', ours), ('ll', ll), ('ll_nograd', ll_ng)):
+        for k, fn in (('plain', plain), ('ours', ours), ('ll', ll), ('ll_nograd', ll_ng), ('ll_cl', ll_cl)):
             res[k].append(timeit(fn, 1, CLOCK)[0])
     out = {k: statistics.median(v) for k, v in res.items()}
     out.update(src=src, n_test=n_test, all=res)
@@ -101,7 +104,8 @@ if __name__ == '__main__':
               f"| 21 x train.evaluate | {r['plain']:.2f} | 1.00 |",
               f"| landscape.interpolate (bn='interpolate') | {r['ours']:.2f} | {r['ours']/r['plain']:.2f} |",
               f"| loss_landscapes.linear_interpolation (grad enabled, as its Loss metric runs) | {r['ll']:.2f} | {r['ll']/r['plain']:.2f} |",
-              f"| loss_landscapes.linear_interpolation (metric under torch.no_grad) | {r['ll_nograd']:.2f} | {r['ll_nograd']/r['plain']:.2f} |", '',
+              f"| loss_landscapes.linear_interpolation (metric under torch.no_grad) | {r['ll_nograd']:.2f} | {r['ll_nograd']/r['plain']:.2f} |",
+              f"| loss_landscapes.linear_interpolation on channels-last copies of the models (grad enabled) | {r['ll_cl']:.2f} | {r['ll_cl']/r['plain']:.2f} |", '',
               'all runs (s): ' + ', '.join(f"{k}={[round(x, 2) for x in v]}" for k, v in r['all'].items()), '']
     print('\n'.join(lines2), flush=True)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .core import ConfigError, CheckpointError, default_device, module_device, atomic_path
 
 # %% auto #0
-__all__ = ['eval_mode', 'evaluate', 'preload_batches', 'make_optimizer', 'make_schedule', 'fit', 'reestimate_bn']
+__all__ = ['eval_mode', 'channels_last', 'evaluate', 'preload_batches', 'make_optimizer', 'make_schedule', 'fit', 'reestimate_bn']
 
 # %% ../nbs/03_train.ipynb #c005
 @contextlib.contextmanager
@@ -25,6 +25,18 @@ def eval_mode(model:nn.Module):
     was_training = model.training; model.eval()
     try: yield model
     finally: model.train(was_training)
+
+@contextlib.contextmanager
+def channels_last(model:nn.Module, # conv net whose 4-d conv weights are switched to NHWC
+                  enabled:bool=True, # do nothing when False
+                 ):
+    "Run `model`'s Conv2d weights in the channels-last layout inside the block; the original tensors are restored on exit."
+    weights = list({id(m.weight): m.weight for m in model.modules() if isinstance(m, nn.Conv2d)}.values()) if enabled else []
+    saved = [w.data for w in weights]
+    for w in weights: w.data = w.data.contiguous(memory_format=torch.channels_last)
+    try: yield model
+    finally:
+        for w, d in zip(weights, saved): w.data = d
 
 def _autocast(device:torch.device, amp:bool):
     if amp and device.type == 'cuda':
@@ -39,7 +51,7 @@ def evaluate(model:nn.Module,        # model to evaluate (its device is used)
             )->dict:
     "Accuracy and mean loss of `model` over `dl`: `{'acc', 'loss', 'n'}`."
     device = module_device(model); total_loss, correct, n = 0., 0, 0
-    with eval_mode(model), _autocast(device, amp):
+    with eval_mode(model), channels_last(model, device.type == 'cpu'), _autocast(device, amp):
         for x, y in dl:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             out = model(x).float()
@@ -48,7 +60,7 @@ def evaluate(model:nn.Module,        # model to evaluate (its device is used)
     if n == 0: raise ConfigError("evaluate got an empty loader.")
     return dict(acc=correct / n, loss=total_loss / n, n=n)
 
-# %% ../nbs/03_train.ipynb #c008
+# %% ../nbs/03_train.ipynb #c010
 def preload_batches(dl:Iterable, device=None, n_batches:int|None=None)->list[tuple[Tensor, Tensor]]:
     "The first `n_batches` (default all) batches of `dl`, moved to `device` once."
     device = default_device(device); out = []
@@ -57,7 +69,7 @@ def preload_batches(dl:Iterable, device=None, n_batches:int|None=None)->list[tup
         out.append((x.to(device), y.to(device)))
     return out
 
-# %% ../nbs/03_train.ipynb #c011
+# %% ../nbs/03_train.ipynb #c013
 def make_optimizer(params, opt:str='sgd', lr:float=0.1, wd:float=5e-4, momentum:float=0.9)->torch.optim.Optimizer:
     "SGD (Nesterov momentum) or AdamW/Adam by name."
     if opt == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=wd)
@@ -122,7 +134,7 @@ def fit(model:nn.Module,          # model to train in place
     bar.close()
     return history
 
-# %% ../nbs/03_train.ipynb #c013
+# %% ../nbs/03_train.ipynb #c015
 def _rng_state(train_dl)->dict:
     g = getattr(train_dl, 'generator', None)
     return dict(torch_rng=torch.get_rng_state(), loader_rng=g.get_state() if g is not None else torch.empty(0, dtype=torch.uint8))
@@ -145,7 +157,7 @@ def _resume(path, model, optimizer, scheduler, train_dl)->list[dict]:
     if g is not None and state['loader_rng'].numel(): g.set_state(state['loader_rng'].cpu())
     return json.loads(state['history'])
 
-# %% ../nbs/03_train.ipynb #c020
+# %% ../nbs/03_train.ipynb #c022
 @torch.no_grad()
 def reestimate_bn(model:nn.Module,       # model whose BatchNorm statistics are recomputed in place
                   dl:Iterable,            # batches (x, y) or x
