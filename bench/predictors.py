@@ -167,6 +167,15 @@ def load_predictor(out:Path, key:str, hidden:int)->P.KernelPredictor:
     pred = P.KernelPredictor(240, hidden); pred.load_state_dict(load_weights(out / f'{key}.predictor.safetensors')); return pred
 
 
+def recon_then_decoupled(out:Path, target, dls, hidden:int, seed:int, steps:int, phase2_steps:int, cfg:dict, tag:str=''):
+    "A recon-only run and the decoupled phase 2 that starts from its best predictor (keys `recon_h{hidden}{tag}_s{seed}`, `decoupled_...`)."
+    key = f'h{hidden}{tag}_s{seed}'
+    trained(out, f'recon_{key}', lambda: P.train_predictor(target, hidden, 'recon', dls, steps=steps, seed=seed, **cfg))
+    trained(out, f'decoupled_{key}', lambda: P.train_predictor(
+        target, hidden, 'decoupled', dls, steps=0, phase2_steps=phase2_steps, seed=seed,
+        predictor=load_predictor(out, f'recon_{key}', hidden), **cfg))
+
+
 SECTIONS = ('t2', 'nern', 't5', 't8', 't1', 'fig1', 't3')
 
 
@@ -186,11 +195,7 @@ def run_all(out:Path, profile:str, sections=SECTIONS, hidden=None, seeds=None):
     # (identical settings), so phase 2 starts from that run's best predictor instead of repeating it.
     t2_hidden = hidden or c['t2_hidden']
     for h in t2_hidden if 't2' in sections else []:
-        for s in c['seeds']:
-            trained(out, f'recon_h{h}_s{s}', lambda: P.train_predictor(target, h, 'recon', dls, steps=c['steps'], seed=s, **cfg))
-            trained(out, f'decoupled_h{h}_s{s}', lambda: P.train_predictor(
-                target, h, 'decoupled', dls, steps=0, phase2_steps=c['phase2_steps'], seed=s,
-                predictor=load_predictor(out, f'recon_h{h}_s{s}', h), **cfg))
+        for s in c['seeds']: recon_then_decoupled(out, target, dls, h, s, c['steps'], c['phase2_steps'], cfg)
     for h in t2_hidden if 'nern' in sections else []:
         for s in c['seeds']:
             trained(out, f'nern_h{h}_s{s}', lambda: P.train_predictor(target, h, 'nern', dls, steps=c['nern_steps'], seed=s, **cfg))

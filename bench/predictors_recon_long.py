@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import predictors as B
-from weightnb import predictors as P
 from weightnb.core import write_text_atomic
 
 OUT = B.ROOT / 'bench/results/predictors/recon_long'
@@ -21,12 +20,7 @@ def run(hidden:int, steps:int, seeds:list[int]):
     c = dict(B.PROFILES['full']); OUT.mkdir(parents=True, exist_ok=True)
     target, dls = B.fashion_target(c)
     cfg = dict(batch_size=c['batch_size'], eval_every=1000)
-    for s in seeds:
-        key = f'recon_h{hidden}_steps{steps}_s{s}'
-        B.trained(OUT, key, lambda: P.train_predictor(target, hidden, 'recon', dls, steps=steps, seed=s, **cfg))
-        B.trained(OUT, f'decoupled_h{hidden}_steps{steps}_s{s}', lambda: P.train_predictor(
-            target, hidden, 'decoupled', dls, steps=0, phase2_steps=c['phase2_steps'], seed=s,
-            predictor=B.load_predictor(OUT, key, hidden), **cfg))
+    for s in seeds: B.recon_then_decoupled(OUT, target, dls, hidden, s, steps, c['phase2_steps'], cfg, tag=f'_steps{steps}')
 
 
 def _runs(folder:Path, pattern:str)->dict:
