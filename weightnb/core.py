@@ -11,13 +11,17 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from torch import nn, Tensor
+from platformdirs import user_cache_dir
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 # %% auto #0
-__all__ = ['WeightnbError', 'ConfigError', 'UnknownDatasetError', 'DatasetNotFoundError', 'CheckpointError',
-           'UnsafeCheckpointError', 'NoConvLayerError', 'UnsupportedLayerError', 'ShapeMismatchError',
-           'NonFiniteWeightsError', 'default_device', 'seed_everything', 'module_device', 'conv_layers',
-           'state_dict_of', 'check_finite', 'atomic_path', 'write_text_atomic', 'save_weights', 'load_weights',
-           'weight_metadata', 'cache_dir', 'tensor_hash']
+__all__ = ['default_device', 'WeightnbError', 'ConfigError', 'UnknownDatasetError', 'DatasetNotFoundError', 'CheckpointError',
+           'UnsafeCheckpointError', 'StateDictMismatchError', 'NoConvLayerError', 'UnsupportedLayerError',
+           'ShapeMismatchError', 'NonFiniteWeightsError', 'DeviceError', 'check_positive_int', 'resolve_device',
+           'seed_everything', 'module_device', 'conv_layers', 'state_dict_of', 'check_finite',
+           'load_state_dict_checked', 'atomic_path', 'write_text_atomic', 'read_json', 'weight_format', 'save_weights',
+           'load_weights', 'weight_metadata', 'cache_dir', 'tensor_hash']
 
 # %% ../nbs/00_core.ipynb #c005
 class WeightnbError(Exception):
@@ -39,6 +43,9 @@ class CheckpointError(WeightnbError, ValueError):
 class UnsafeCheckpointError(CheckpointError):
     "A weight file that would run code when loaded (a pickled object); it is refused, never executed."
 
+class StateDictMismatchError(CheckpointError):
+    "A state dict whose names or shapes do not fit the model it is loaded into."
+
 class NoConvLayerError(WeightnbError, ValueError):
     "A model without the Conv2d layers an operation needs."
 
@@ -51,15 +58,47 @@ class ShapeMismatchError(WeightnbError, ValueError):
 class NonFiniteWeightsError(WeightnbError, ValueError):
     "Weights containing NaN or infinity; the message names the tensor."
 
+class DeviceError(WeightnbError, RuntimeError):
+    "A device that was asked for but is not available on this machine."
+
+# %% ../nbs/00_core.ipynb #a108
+def check_positive_int(value, # the value to check
+                       name:str, # the argument's name, for the message
+                       allow_none:bool=False, # None passes (an optional count)
+                      ):
+    "`value` if it is a positive int (numpy ints too, never bools), else a `ConfigError` naming `name`."
+    if value is None and allow_none: return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
 # %% ../nbs/00_core.ipynb #c008
-def default_device(device:str|torch.device|None=None, # an explicit choice wins over everything
+def _check_available(dev:torch.device, asked:str)->torch.device:
+    if dev.type == 'cuda':
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise DeviceError(f"{asked} asks for CUDA, but this machine has no usable NVIDIA GPU "
+                                     "(torch.cuda.is_available() is False); use device='cpu' or run on a GPU machine.")
+        if dev.index is not None and dev.index >= n:
+            raise DeviceError(f"{asked} asks for GPU {dev.index}, but this machine has {n} (cuda:0..cuda:{n-1}).")
+    if dev.type == 'mps' and not (getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()):
+        raise DeviceError(f"{asked} asks for Apple's MPS, which is not available here; use device='cpu'.")
+    return dev
+
+def resolve_device(device:str|torch.device|None=None, # an explicit choice wins over everything
                   )->torch.device:
-    "The device to run on: `device` if given, else `$WEIGHTNB_DEVICE`, else cuda > mps > cpu."
-    if device is not None: return torch.device(device)
-    if env := os.environ.get('WEIGHTNB_DEVICE'): return torch.device(env)
+    "The device to run on: `device` if given, else `$WEIGHTNB_DEVICE`, else cuda > mps > cpu; unavailable ones are a `DeviceError`."
+    if device is None and (env := os.environ.get('WEIGHTNB_DEVICE')): device, asked = env, f"$WEIGHTNB_DEVICE={env!r}"
+    else: asked = f"device={str(device)!r}"
+    if device is not None:
+        try: dev = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ConfigError(f"{asked} is not a device; use 'cpu', 'cuda', 'cuda:1' or 'mps'.") from None
+        return _check_available(dev, asked)
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+default_device = resolve_device
 
 # %% ../nbs/00_core.ipynb #c010
 def seed_everything(seed:int=0, # seed for python, numpy and torch (all devices)
@@ -108,17 +147,49 @@ def check_finite(obj:nn.Module|Mapping, # a model or a state dict
                                         "retrain or reload the model (check the learning rate if training diverged).")
     return obj
 
+# %% ../nbs/00_core.ipynb #a102
+def _mismatch_report(model_sd:dict, sd:dict)->list[str]:
+    missing = [k for k in model_sd if k not in sd]; unexpected = [k for k in sd if k not in model_sd]
+    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(v.shape)}" for k, v in model_sd.items()
+              if k in sd and sd[k].shape != v.shape]
+    def fmt(what, xs): return f"{len(xs)} {what} ({', '.join(xs[:4])}{', ...' if len(xs) > 4 else ''})"
+    return [fmt(w, xs) for w, xs in (('missing', missing), ('unexpected', unexpected), ('shape mismatches', shapes)) if xs]
+
+def load_state_dict_checked(model:nn.Module,   # model to load into, in place
+                            state_dict:Mapping, # name -> tensor (a `module.` prefix on every key is removed)
+                            where:str='state dict', # the file or source, for the error message
+                            match_dtype:bool=False, # first cast the model to the stored floating dtype
+                           )->nn.Module:
+    "Load `state_dict` strictly into `model`, raising `StateDictMismatchError` listing every missing, unexpected or misshaped tensor."
+    sd, model_sd = state_dict_of(state_dict), model.state_dict()
+    if sd and all(k.startswith('module.') for k in sd) and not any(k.startswith('module.') for k in model_sd):
+        sd = {k[len('module.'):]: v for k, v in sd.items()}
+    if problems := _mismatch_report(model_sd, sd):
+        raise StateDictMismatchError(f"{where} does not fit {type(model).__name__}: {'; '.join(problems)}. "
+                                     "Build the model with the architecture and arguments the weights were saved from.")
+    dtypes = {v.dtype for v in sd.values() if v.is_floating_point()}
+    if match_dtype and len(dtypes) == 1: model.to(dtypes.pop())
+    model.load_state_dict(sd, strict=True); return model
+
 # %% ../nbs/00_core.ipynb #c020
+def _umask()->int:
+    try:   # Linux reports it without changing it (os.umask would briefly change it for every thread)
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    old = os.umask(0o022); os.umask(old); return old
+
 @contextlib.contextmanager
 def atomic_path(path:str|Path, # the final file name
                ):
-    "Yield a temporary path beside `path`; on success it replaces `path` in one `os.replace`."
+    "Yield a temporary path beside `path`; on success it replaces `path` in one `os.replace`, with the usual file mode."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode); os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
 
@@ -126,74 +197,88 @@ def write_text_atomic(path:str|Path, text:str):
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
 
+def read_json(path:str|Path, # a JSON file
+              what:str='JSON file', # what the file is, for the error message (e.g. 'zoo spec')
+             ):
+    "The object stored in the JSON file `path`; a `ConfigError` naming the file when it is missing or not JSON."
+    path = Path(path)
+    try: return json.loads(path.read_text())
+    except FileNotFoundError: raise ConfigError(f"{what} {path} does not exist.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what} {path} is not valid JSON ({e}); fix or delete the file.") from None
+
 # %% ../nbs/00_core.ipynb #c021
 _ST_SUFFIXES, _PT_SUFFIXES = ('.safetensors',), ('.pt', '.pth', '.bin')
 _ORDER_KEY = 'weightnb.order'
 
+def weight_format(path:str|Path)->str:
+    "'safetensors' or 'torch' from the suffix of `path`; any other suffix is a `CheckpointError`."
+    suffix = Path(path).suffix
+    if suffix in _ST_SUFFIXES: return 'safetensors'
+    if suffix in _PT_SUFFIXES: return 'torch'
+    raise CheckpointError(f"Unknown weight-file suffix '{suffix}' for {path}; use .safetensors (recommended) or .pt.")
+
 def save_weights(obj:nn.Module|Mapping,  # a model or state dict of tensors
                  path:str|Path,          # `.safetensors` (recommended) or `.pt`
-                 metadata:dict|None=None, # string metadata stored in a safetensors header
+                 metadata:dict|None=None, # string metadata (safetensors header, or a 'metadata' entry in a .pt file)
                 )->Path:
-    "Save the tensors of `obj` to `path` atomically, by format from the suffix."
-    path = Path(path); sd = state_dict_of(obj)
+    "Save the tensors of `obj` to `path` atomically, in the format given by the suffix."
+    path = Path(path); fmt = weight_format(path)
     # safetensors refuses shared or non-contiguous storage: give it independent contiguous copies on the CPU
-    sd = {k: v.detach().to('cpu').contiguous().clone() for k, v in sd.items()}
+    sd = {k: v.detach().to('cpu').contiguous().clone() for k, v in state_dict_of(obj).items()}
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     with atomic_path(path) as tmp:
-        if path.suffix in _ST_SUFFIXES:
-            from safetensors.torch import save_file
-            meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-            meta[_ORDER_KEY] = json.dumps(list(sd))   # safetensors sorts names; keep the model's order
-            save_file(sd, str(tmp), metadata=meta)
-        elif path.suffix in _PT_SUFFIXES: torch.save(sd, tmp)
-        else: raise CheckpointError(f"Unknown weight-file suffix '{path.suffix}' for {path}; use .safetensors or .pt.")
+        if fmt == 'safetensors':   # safetensors sorts names; keep the model's order
+            save_file(sd, str(tmp), metadata={**meta, _ORDER_KEY: json.dumps(list(sd))})
+        else: torch.save(dict(state_dict=sd, metadata=meta) if meta else sd, tmp)
     return path
+
+# %% ../nbs/00_core.ipynb #a106
+def _read_safetensors(path:Path, device)->tuple[dict, dict]:
+    try:
+        with safe_open(str(path), framework='pt', device=str(device)) as f:
+            meta = dict(f.metadata() or {}); order = json.loads(meta.pop(_ORDER_KEY, '[]')) or list(f.keys())
+            return {k: f.get_tensor(k) for k in order}, meta
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a valid safetensors file ({e}); it may be truncated or corrupt: "
+                              "re-create or re-download it.") from None
+
+def _read_torch(path:Path, device)->tuple[dict, dict]:
+    try: obj = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(f"{path} holds pickled Python objects beyond tensors, which could run code when "
+                                    f"loaded; it was refused and nothing was executed ({type(e).__name__}). "
+                                    "Only load files you trust; convert trusted ones with save_weights(..., '.safetensors').") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable torch checkpoint ({type(e).__name__}: {e}); "
+                              "it may be truncated or corrupt.") from None
+    meta = {}
+    if isinstance(obj, Mapping) and isinstance(obj.get('state_dict'), Mapping):
+        meta = obj.get('metadata') if isinstance(obj.get('metadata'), Mapping) else {}; obj = obj['state_dict']
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict (a mapping name -> tensor).")
+    return state_dict_of(obj), {str(k): str(v) for k, v in meta.items()}
+
+def _read_weights(path, device='cpu')->tuple[dict, dict]:
+    path = Path(path); fmt = weight_format(path)
+    if not path.is_file(): raise CheckpointError(f"No weight file at {path}.")
+    return (_read_safetensors if fmt == 'safetensors' else _read_torch)(path, device)
 
 def load_weights(path:str|Path,   # a `.safetensors` or `.pt` file written by `save_weights` or `torch.save(state_dict)`
                  device:str|torch.device='cpu', # where to put the tensors
                 )->dict[str, Tensor]:
     "Load a state dict safely: never unpickles arbitrary objects."
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"No weight file at {path}.")
-    if path.suffix in _ST_SUFFIXES:
-        from safetensors import safe_open
-        try:
-            with safe_open(str(path), framework='pt', device=str(device)) as f:
-                order = json.loads((f.metadata() or {}).get(_ORDER_KEY, '[]')) or list(f.keys())
-                return {k: f.get_tensor(k) for k in order}
-        except Exception as e:
-            raise CheckpointError(f"{path} is not a valid safetensors file ({e}); it may be truncated or corrupt: "
-                                  "re-create or re-download it.") from None
-    if path.suffix in _PT_SUFFIXES:
-        try: sd = torch.load(path, map_location=device, weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise UnsafeCheckpointError(f"{path} holds pickled Python objects beyond tensors, which could run code when "
-                                        f"loaded; it was refused and nothing was executed ({type(e).__name__}). "
-                                        "Only load files you trust; convert trusted ones with save_weights(..., '.safetensors').") from None
-        except Exception as e:
-            raise CheckpointError(f"{path} is not a readable torch checkpoint ({type(e).__name__}: {e}); "
-                                  "it may be truncated or corrupt.") from None
-        if isinstance(sd, Mapping) and 'state_dict' in sd and isinstance(sd['state_dict'], Mapping): sd = sd['state_dict']
-        return state_dict_of(sd) if isinstance(sd, Mapping) else _not_a_state_dict(path, sd)
-    raise CheckpointError(f"Unknown weight-file suffix '{path.suffix}' for {path}; use .safetensors or .pt.")
+    return _read_weights(path, device)[0]
 
 def weight_metadata(path:str|Path)->dict[str, str]:
-    "The string metadata stored in a safetensors file by `save_weights`."
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), framework='pt') as f: meta = dict(f.metadata() or {})
-    except Exception as e: raise CheckpointError(f"{path} is not a valid safetensors file ({e}).") from None
-    meta.pop(_ORDER_KEY, None); return meta
-
-def _not_a_state_dict(path, obj):
-    raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict (a mapping name -> tensor).")
+    "The string metadata stored in a weight file by `save_weights` (empty when there is none)."
+    return _read_weights(path)[1]
 
 # %% ../nbs/00_core.ipynb #c026
 def cache_dir(*parts:str)->Path:
     "The user cache directory of weightnb (or `$WEIGHTNB_CACHE`), with `parts` appended and created."
     if env := os.environ.get('WEIGHTNB_CACHE'): base = Path(env)
-    else:
-        from platformdirs import user_cache_dir
-        base = Path(user_cache_dir('weightnb'))
+    else: base = Path(user_cache_dir('weightnb'))
     p = base.joinpath(*parts); p.mkdir(parents=True, exist_ok=True)
     return p
 

@@ -12,15 +12,18 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.datasets as tvd
+from sklearn.datasets import load_digits
 from torch import Tensor
 from torch.utils.data import Dataset, DataLoader
 
-from .core import UnknownDatasetError, DatasetNotFoundError, ConfigError, cache_dir, atomic_path
+from .core import (UnknownDatasetError, DatasetNotFoundError, ConfigError, cache_dir, atomic_path,
+                           check_positive_int)
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEBIAN_FASHION_MNIST', 'DatasetInfo', 'dataset_info', 'ImageTensors', 'normalize', 'data_roots',
-           'load_dataset', 'class_subset', 'noise_dataset', 'train_val_split', 'make_loader', 'DataLoaders',
-           'dataloaders', 'random_crop_flip']
+           'load_dataset', 'class_subset', 'noise_dataset', 'train_val_split', 'make_loader', 'split_datasets',
+           'DataLoaders', 'dataloaders', 'random_crop_flip']
 
 # %% ../nbs/01_data.ipynb #c005
 @dataclass(frozen=True)
@@ -82,7 +85,6 @@ def normalize(x:Tensor, # images in [0, 1], (N, C, H, W)
 
 # %% ../nbs/01_data.ipynb #c010
 def _digits(split):
-    from sklearn.datasets import load_digits
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.
     y = torch.tensor(d.target)
@@ -106,7 +108,6 @@ def _tv_split_kwargs(info, split):
     return dict(split=split)
 
 def _open_torchvision(info, split, root, download):
-    import torchvision.datasets as tvd
     cls = getattr(tvd, info.tv_class)
     return cls(root=str(root), download=download, **_tv_split_kwargs(info, split))
 
@@ -121,6 +122,7 @@ def _unpack_debian_fashion_mnist(dest:Path)->Path|None:
             with atomic_path(out) as tmp, gzip.open(f, 'rb') as fi, open(tmp, 'wb') as fo: shutil.copyfileobj(fi, fo)
     return dest
 
+# %% ../nbs/01_data.ipynb #a102
 @contextlib.contextmanager
 def _socket_timeout(seconds):
     old = socket.getdefaulttimeout(); socket.setdefaulttimeout(seconds)
@@ -131,7 +133,7 @@ def _resolve_torchvision(info, split, root, download):
     tried = []
     for r in data_roots(root):
         try: return _open_torchvision(info, split, r, download=False)
-        except (RuntimeError, FileNotFoundError, OSError) as e: tried.append(str(r))
+        except (RuntimeError, FileNotFoundError, OSError): tried.append(str(r))
     if info.name == 'fashion-mnist' and (r := _unpack_debian_fashion_mnist(cache_dir('data'))) is not None:
         return _open_torchvision(info, split, r, download=False)
     if download and os.environ.get('WEIGHTNB_OFFLINE', '0') in ('', '0'):
@@ -170,11 +172,21 @@ def load_dataset(name:str,                 # fashion-mnist, mnist, cifar10, cifa
     return ImageTensors(normalize(x, info.mean, info.std), y, info.mean, info.std, classes, info.name)
 
 # %% ../nbs/01_data.ipynb #c021
+def _class_index(ds:ImageTensors, c)->int:
+    if isinstance(c, str):
+        if c not in ds.classes: raise ConfigError(f"Class {c!r} is not one of {ds.classes}.")
+        return ds.classes.index(c)
+    if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)):
+        raise ConfigError(f"Classes are label ints (or class names), got {c!r}.")
+    return int(c)
+
 def class_subset(ds:ImageTensors,  # dataset to filter
-                 classes:list[int], # original labels to keep, in the order of the new labels
+                 classes:list,      # original labels (or class names) to keep, in the order of the new labels
                 )->ImageTensors:
     "Keep the samples of `classes`, relabelled 0..k−1 in the given order."
-    classes = [int(c) for c in classes]
+    if isinstance(classes, (str, int)) or len(classes) == 0:
+        raise ConfigError(f"classes must be a non-empty list of labels, got {classes!r}.")
+    classes = [_class_index(ds, c) for c in classes]
     if len(set(classes)) != len(classes): raise ConfigError(f"Duplicate classes in {classes}.")
     missing = [c for c in classes if c < 0 or c >= len(ds.classes)]
     if missing: raise ConfigError(f"Classes {missing} do not exist; the dataset has labels 0..{len(ds.classes)-1}.")
@@ -187,6 +199,7 @@ def noise_dataset(shape:tuple, # (C, H, W) of one input
                   n:int,       # number of inputs
                   seed:int=0)->ImageTensors:
     "`n` inputs drawn uniformly from [−1, 1] with label −1."
+    n = check_positive_int(n, 'n')
     g = torch.Generator().manual_seed(seed)
     return ImageTensors(torch.rand((n, *shape), generator=g) * 2 - 1, torch.full((n,), -1), name='noise', classes=[])
 
@@ -202,11 +215,30 @@ def _batch_as_is(batch): return batch
 
 def make_loader(ds:Dataset, batch_size:int=128, shuffle:bool=False, seed:int=0, drop_last:bool=False, num_workers:int=0)->DataLoader:
     "A `DataLoader`; whole batches are sliced at once from `ImageTensors`."
+    batch_size = check_positive_int(batch_size, 'batch_size')
     g = torch.Generator().manual_seed(seed)
     if isinstance(ds, ImageTensors):
         return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, drop_last=drop_last, collate_fn=_batch_as_is)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, drop_last=drop_last, num_workers=num_workers)
 
+# %% ../nbs/01_data.ipynb #a104
+def _first(ds:ImageTensors, n:int|None)->ImageTensors: return ds if n is None else ds.subset(torch.arange(min(n, len(ds))))
+
+def split_datasets(name:str,              # dataset name, see `DATASETS`
+                   val_fraction:float=0.1, # share of the training split held out for validation
+                   classes:list|None=None, # optional class subset (relabelled in the given order)
+                   n_train:int|None=None,  # keep the first n of the shuffled training split
+                   n_val:int|None=None,    # keep the first n of the shuffled validation split
+                   n_test:int|None=None,   # keep the first n test images
+                   root=None, seed:int=0)->tuple[ImageTensors, ImageTensors, ImageTensors]:
+    "(train, val, test) `ImageTensors` with a deterministic validation split and optional subsets."
+    counts = {k: check_positive_int(v, k, allow_none=True) for k, v in dict(n_train=n_train, n_val=n_val, n_test=n_test).items()}
+    train, test = load_dataset(name, 'train', root), load_dataset(name, 'test', root)
+    if classes is not None: train, test = class_subset(train, classes), class_subset(test, classes)
+    train, val = train_val_split(train, val_fraction, seed)
+    return _first(train, counts['n_train']), _first(val, counts['n_val']), _first(test, counts['n_test'])
+
+# %% ../nbs/01_data.ipynb #a106
 class DataLoaders(NamedTuple):
     "Train, validation and test loaders of one dataset."
     train: DataLoader
@@ -218,16 +250,14 @@ class DataLoaders(NamedTuple):
 def dataloaders(name:str,              # dataset name, see `DATASETS`
                 batch_size:int=128,
                 val_fraction:float=0.1,
-                classes:list[int]|None=None, # optional class subset (relabelled in the given order)
+                classes:list|None=None, # optional class subset (relabelled in the given order)
                 n_train:int|None=None,  # keep only the first n of the shuffled training split (quick runs)
+                n_val:int|None=None,    # keep only the first n of the shuffled validation split
                 n_test:int|None=None,   # keep only the first n test images (quick runs)
                 root=None, seed:int=0, eval_batch_size:int=1024)->DataLoaders:
-    "Train / val / test loaders with a deterministic validation split."
-    train, test = load_dataset(name, 'train', root), load_dataset(name, 'test', root)
-    if classes is not None: train, test = class_subset(train, classes), class_subset(test, classes)
-    train, val = train_val_split(train, val_fraction, seed)
-    if n_train is not None: train = train.subset(torch.arange(min(n_train, len(train))))
-    if n_test is not None: test = test.subset(torch.arange(min(n_test, len(test))))
+    "Train / val / test loaders with a deterministic validation split (see `split_datasets`)."
+    batch_size, eval_batch_size = check_positive_int(batch_size, 'batch_size'), check_positive_int(eval_batch_size, 'eval_batch_size')
+    train, val, test = split_datasets(name, val_fraction, classes, n_train, n_val, n_test, root, seed)
     return DataLoaders(make_loader(train, batch_size, shuffle=True, seed=seed, drop_last=len(train) > batch_size),
                        make_loader(val, eval_batch_size), make_loader(test, eval_batch_size))
 

@@ -11,12 +11,14 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .core import ConfigError, CheckpointError, default_device, module_device, atomic_path
 
 # %% auto #0
-__all__ = ['eval_mode', 'channels_last', 'evaluate', 'preload_batches', 'make_optimizer', 'make_schedule', 'fit', 'reestimate_bn']
+__all__ = ['eval_mode', 'channels_last', 'evaluate', 'preload_batches', 'make_eval_fn', 'Lookahead', 'make_optimizer',
+           'make_schedule', 'fit', 'reestimate_bn']
 
 # %% ../nbs/03_train.ipynb #c005
 @contextlib.contextmanager
@@ -69,14 +71,72 @@ def preload_batches(dl:Iterable, device=None, n_batches:int|None=None)->list[tup
         out.append((x.to(device), y.to(device)))
     return out
 
-# %% ../nbs/03_train.ipynb #c013
-def make_optimizer(params, opt:str='sgd', lr:float=0.1, wd:float=5e-4, momentum:float=0.9)->torch.optim.Optimizer:
-    "SGD (Nesterov momentum) or AdamW/Adam by name."
-    if opt == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=wd)
-    if opt == 'adam': return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if opt == 'adamw': return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    raise ConfigError(f"opt must be 'sgd', 'adam' or 'adamw', got {opt!r}.")
+# %% ../nbs/03_train.ipynb #a102
+def make_eval_fn(eval_fn, # callable model -> {'acc', 'loss', ...}, or a loader / list of (x, y) batches
+                 device=None, # where batches are preloaded (default: cpu)
+                )->Callable[[nn.Module], dict]:
+    "A function model -> {'acc', 'loss', 'n'}; batches are moved to `device` once."
+    if callable(eval_fn) and not isinstance(eval_fn, (list, tuple, DataLoader)): return eval_fn
+    if eval_fn is None: raise ConfigError("Pass eval_fn: a callable model -> {'acc','loss'} or a loader / list of (x, y) batches.")
+    batches = preload_batches(eval_fn, device or 'cpu')
+    return lambda model: evaluate(model, batches)
 
+# %% ../nbs/03_train.ipynb #c013
+class Lookahead(torch.optim.Optimizer):
+    "Lookahead (Zhang et al., 2019): every `k` steps the slow weights move `alpha` of the way to the fast ones, which restart there."
+    def __init__(self, optimizer:torch.optim.Optimizer, # the inner ("fast") optimiser
+                 k:int=6,        # inner steps between synchronisations
+                 alpha:float=0.5, # slow-weight step size, in [0, 1]
+                ):
+        if not (isinstance(k, int) and k >= 1): raise ConfigError(f"Lookahead k must be a positive int, got {k!r}.")
+        if not 0 <= alpha <= 1: raise ConfigError(f"Lookahead alpha must be in [0, 1], got {alpha!r}.")
+        self.optimizer, self.k, self.alpha, self.n_steps, self.slow = optimizer, k, alpha, 0, None
+        super().__init__(optimizer.param_groups, optimizer.defaults)   # the very same group dicts: schedulers set the inner lr
+    def _params(self): return [p for g in self.param_groups for p in g['params']]
+    @torch.no_grad()
+    def step(self, closure=None):
+        "One inner step; every `k`-th also moves the slow weights and resets the fast ones to them."
+        if self.slow is None: self.slow = [p.detach().clone() for p in self._params()]
+        loss = self.optimizer.step(closure); self.n_steps += 1
+        if self.n_steps % self.k == 0:
+            for p, s in zip(self._params(), self.slow): s.add_(p - s, alpha=self.alpha); p.copy_(s)
+        return loss
+    def state_dict(self)->dict:
+        "Inner state plus the slow weights and the step counter."
+        return dict(inner=self.optimizer.state_dict(), slow=self.slow, n_steps=self.n_steps, k=self.k, alpha=self.alpha)
+    def load_state_dict(self, state:dict):
+        "Restore what `state_dict` returned."
+        if not (isinstance(state, dict) and 'inner' in state and 'slow' in state):
+            raise CheckpointError("Not a Lookahead state dict (it has no 'inner' and 'slow' entries); was it saved from another optimiser?")
+        self.optimizer.load_state_dict(state['inner']); self.param_groups = self.optimizer.param_groups
+        self.n_steps, self.k, self.alpha = state['n_steps'], state['k'], state['alpha']
+        self.slow = None if state['slow'] is None else [s.to(p) for s, p in zip(state['slow'], self._params())]
+
+# %% ../nbs/03_train.ipynb #a107
+_OPTIMIZERS = ('sgd', 'adam', 'adamw', 'radam', 'ranger')
+
+def make_optimizer(params,              # parameters or parameter groups
+                   opt:str='sgd',       # 'sgd', 'adam', 'adamw', 'radam' or 'ranger'
+                   lr:float=0.1,
+                   wd:float=5e-4,       # weight decay (L2 for sgd/adam, decoupled for adamw/radam/ranger)
+                   momentum:float=0.9,  # sgd only (Nesterov when > 0)
+                   betas:tuple|None=None, # Adam-family betas (default: torch's, or (0.95, 0.999) for ranger)
+                   eps:float|None=None, # Adam-family eps (default: torch's 1e-8, or 1e-5 for ranger)
+                   k:int=6, alpha:float=0.5, # ranger's Lookahead
+                  )->torch.optim.Optimizer:
+    "An optimiser by name; 'ranger' is RAdam with decoupled weight decay inside `Lookahead`, as pytorch-ranger."
+    if opt not in _OPTIMIZERS: raise ConfigError(f"opt must be one of {', '.join(_OPTIMIZERS)}; got {opt!r}.")
+    if not (isinstance(lr, (int, float)) and lr > 0): raise ConfigError(f"lr must be a positive number, got {lr!r}.")
+    if not (isinstance(wd, (int, float)) and wd >= 0): raise ConfigError(f"wd (weight decay) must be >= 0, got {wd!r}.")
+    if opt == 'sgd': return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=wd)
+    adam_kw = dict(lr=lr, weight_decay=wd, betas=betas or ((0.95, 0.999) if opt == 'ranger' else (0.9, 0.999)),
+                   eps=eps or (1e-5 if opt == 'ranger' else 1e-8))
+    if opt == 'adam': return torch.optim.Adam(params, **adam_kw)
+    if opt == 'adamw': return torch.optim.AdamW(params, **adam_kw)
+    radam = torch.optim.RAdam(params, decoupled_weight_decay=True, **adam_kw)
+    return radam if opt == 'radam' else Lookahead(radam, k=k, alpha=alpha)
+
+# %% ../nbs/03_train.ipynb #a110
 def make_schedule(optimizer, schedule:str, total_steps:int, lr:float):
     "A per-step learning-rate scheduler: 'onecycle', 'cosine' or 'constant'."
     if schedule == 'onecycle': return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1), pct_start=0.25)
@@ -87,7 +147,7 @@ def make_schedule(optimizer, schedule:str, total_steps:int, lr:float):
 def fit(model:nn.Module,          # model to train in place
         train_dl:Iterable,        # training batches (x, y)
         epochs:int=1,
-        opt:str='sgd',            # 'sgd', 'adam' or 'adamw'
+        opt:str='sgd',            # see `make_optimizer`
         lr:float=0.1,
         wd:float=5e-4,            # weight decay
         schedule:str='onecycle',  # 'onecycle', 'cosine' or 'constant', stepped per batch
