@@ -261,3 +261,52 @@ def plot_xy(path:str|Path, xs, ys, xlabel:str, ylabel:str, hline:float|None=None
     elif all(isinstance(x, int) for x in xs): ax.set_xticks(list(xs))
     if hline is not None: ax.axhline(hline, ls=':', c='r', label='original'); ax.legend(loc='lower right')
     ax.set_xlabel(xlabel); ax.set_ylabel(ylabel); fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# predictor runs (shared by predictors.py, predictors_recon_long.py, predictors_noise_long.py)
+PREDICTOR_RUNS = RESULTS / 'predictors'             # one JSON per finished predictor run (hours of compute: never delete)
+TARGET = RESULTS / 'resnet20_fashion_mnist.safetensors'   # written by bench/train_resnet20.py
+
+
+def fashion_target(device:str='cpu', n_train:int|None=None, n_val:int|None=None, n_test:int|None=None):
+    "The reference ResNet-20 and its Fashion-MNIST loaders (validation = the 10 % split, seed 0, that training held out)."
+    from weightnb.data import dataloaders
+    from weightnb.models import load_model
+    kw = {k: v for k, v in dict(n_val=n_val, n_test=n_test).items() if v is not None}
+    dls = dataloaders('fashion-mnist', batch_size=128, val_fraction=0.1, seed=0, n_train=n_train, **kw)
+    return load_model(TARGET).eval().to(device), dls
+
+
+def slim_result(res)->dict:
+    "The JSON-worthy part of a `PredictorResult`: final metrics and the validated points of its history."
+    return dict(metrics=res.metrics, history=[h for h in res.history if 'score' in h])
+
+
+def trained_predictor(cache:RunCache, key:str, fn:Callable, config:dict|None=None)->dict:
+    "`cache.run` for a `train_predictor` call; also keeps the predictor weights (`key.predictor.safetensors`, git-ignored)."
+    from weightnb.core import save_weights
+    def run():
+        res = fn(); save_weights(res.predictor.state_dict(), cache.folder / f'{key}.predictor.safetensors'); return slim_result(res)
+    return cache.run(key, run, config)
+
+
+def load_predictor(cache:RunCache, key:str, hidden:int):
+    "The saved predictor of run `key` (raises a clear error when its weights were not kept)."
+    from weightnb.core import load_weights
+    from weightnb import predictors as P
+    path = cache.folder / f'{key}.predictor.safetensors'
+    if not path.exists(): raise BenchError(f'{path} not found: rerun {key} (delete {key}.json) to recreate its predictor weights')
+    pred = P.KernelPredictor(240, hidden); pred.load_state_dict(load_weights(path)); return pred
+
+
+def recon_then_decoupled(cache:RunCache, target, dls, hidden:int, seed:int, steps:int, phase2_steps:int, cfg:dict, tag:str=''):
+    "A recon-only run and the decoupled phase 2 that starts from its best predictor (keys `recon_h{hidden}{tag}_s{seed}`, `decoupled_...`)."
+    from weightnb import predictors as P
+    key = f'h{hidden}{tag}_s{seed}'
+    conf = dict(hidden=hidden, seed=seed, steps=steps, **cfg)
+    trained_predictor(cache, f'recon_{key}', lambda: P.train_predictor(target, hidden, 'recon', dls, steps=steps, seed=seed, **cfg),
+                      dict(conf, mode='recon'))
+    trained_predictor(cache, f'decoupled_{key}', lambda: P.train_predictor(
+        target, hidden, 'decoupled', dls, steps=0, phase2_steps=phase2_steps, seed=seed,
+        predictor=load_predictor(cache, f'recon_{key}', hidden), **cfg), dict(conf, mode='decoupled', phase2_steps=phase2_steps))

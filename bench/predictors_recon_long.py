@@ -1,70 +1,70 @@
-# Table-2 follow-up: is the gap to the paper's recon-only level a budget effect? The full profile's protocol with a
-# longer phase 1 (default 10,000 reconstruction steps instead of 2,500), then the same 150-step decoupled phase 2.
-# One JSON per run in bench/results/predictors/recon_long/ (finished runs are skipped); every run so far is
-# summarised, next to the 2,500-step runs of the full profile, in bench/results/predictors_recon_long.md.
-# Run from the repository root (one torch thread per process; seeds and sizes can be split over processes):
-#   python bench/predictors_recon_long.py --hidden 140 --steps 10000 --seeds 0,1,2   # ~13 min per seed on this CPU
-#   python bench/predictors_recon_long.py --report-only
-import sys, json, re, argparse
+"""Table-2 follow-up: is the gap to the paper's recon-only level a budget effect? The full protocol of
+bench/predictors.py with a longer phase 1 (default 10,000 reconstruction steps instead of 2,500), then the same
+150-step decoupled phase 2.
+
+    python bench/predictors_recon_long.py --render-only                    # rebuild the md from the committed JSON
+    python bench/predictors_recon_long.py --hidden 140 --seeds 0,1,2       # ~15 min per seed, one CPU thread
+    python bench/predictors_recon_long.py --quick                          # 200 steps, hidden 140, seed 0 (~2 min)
+
+One JSON per run in <out>/predictors/recon_long/ (finished runs are skipped); the summary, next to the 2,500-step
+runs of bench/predictors.py (<out>/predictors/full/), is <out>/predictors_recon_long.md.
+"""
+import re
 from pathlib import Path
-import torch
-sys.path.insert(0, str(Path(__file__).parent))
-import predictors as B
-from weightnb.core import write_text_atomic
 
-OUT = B.ROOT / 'bench/results/predictors/recon_long'
-FULL = B.ROOT / 'bench/results/predictors/full'
+from _common import (bench_parser, parse, RunCache, write_results, mean_sd, sd_note, md_table, rel, resolve_device,
+                     fashion_target, recon_then_decoupled)
+
+FULL_STEPS, PHASE2_STEPS, BATCH = 2500, 150, 4096   # the full profile of bench/predictors.py
 
 
-def run(hidden:int, steps:int, seeds:list[int]):
-    c = dict(B.PROFILES['full']); OUT.mkdir(parents=True, exist_ok=True)
-    target, dls = B.fashion_target(c)
-    cfg = dict(batch_size=c['batch_size'], eval_every=1000)
-    for s in seeds: B.recon_then_decoupled(OUT, target, dls, hidden, s, steps, c['phase2_steps'], cfg, tag=f'_steps{steps}')
+def run(cache:RunCache, hidden:int, steps:int, seeds:list[int], device:str, eval_every:int):
+    target, dls = fashion_target(device)
+    cfg = dict(batch_size=BATCH, eval_every=eval_every)
+    for s in seeds: recon_then_decoupled(cache, target, dls, hidden, s, steps, PHASE2_STEPS, cfg, tag=f'_steps{steps}')
 
 
-def _runs(folder:Path, pattern:str)->dict:
-    "(hidden, steps) -> {'recon': [test acc per seed], 'decoupled': [...], 'rmse': [...], 'wall': [...]} for finished seeds."
-    rows = {}
-    for f in sorted(folder.glob('recon_h*.json')):
-        m = re.fullmatch(pattern, f.stem)
-        if not m: continue
-        h, steps, s = int(m['h']), int(m['steps'] or B.PROFILES['full']['steps']), m['s']
-        dec = folder / f.name.replace('recon_', 'decoupled_', 1)
-        if not dec.exists(): continue
-        r, d = json.loads(f.read_text()), json.loads(dec.read_text())
-        row = rows.setdefault((h, steps), dict(recon=[], decoupled=[], rmse=[], wall=[], seeds=[]))
+def rows_of(folder:Path, pattern:str, default_steps:int)->dict:
+    "(hidden, steps) -> lists over the seeds whose recon-only and decoupled runs both finished."
+    runs, rows = RunCache(folder).all() if folder.exists() else {}, {}
+    for k, r in runs.items():
+        m = re.fullmatch(pattern, k)
+        if not m or (d := runs.get(k.replace('recon_', 'decoupled_', 1))) is None: continue
+        row = rows.setdefault((int(m['h']), int(m['steps'] or default_steps)), dict(recon=[], decoupled=[], rmse=[], wall=[], seeds=[]))
         row['recon'].append(r['metrics']['recon']['test_acc']); row['rmse'].append(r['metrics']['recon']['recon'])
-        row['decoupled'].append(d['metrics']['phase2']['test_acc']); row['wall'].append(r['wall_s'] + d['wall_s'])
-        row['seeds'].append(s)
+        row['decoupled'].append(d['metrics']['phase2']['test_acc']); row['wall'].append(r['wall_s'] + d['wall_s']); row['seeds'].append(m['s'])
     return rows
 
 
-def report()->str:
-    rows = _runs(FULL, r'recon_h(?P<h>\d+)(?P<steps>)_s(?P<s>\d+)')
-    long = _runs(OUT, r'recon_h(?P<h>\d+)_steps(?P<steps>\d+)_s(?P<s>\d+)')
-    rows = {k: v for k, v in rows.items() if k[0] in {h for h, _ in long}} | long
-    L = ['# Predictor phase-1 budget: recon-only and decoupled at 2,500 vs longer reconstruction', '',
-         'Regenerate: `.venv/bin/python bench/predictors_recon_long.py --hidden H --steps N --seeds 0,1,2` per row, then '
-         '`--report-only`. Test accuracy in % on the 10,000 Fashion-MNIST test images, mean ± std over the seeds listed; '
-         'validation-selected checkpoints; decoupled = 150 KD steps at lr 5e-4 from that row\'s recon-only predictor. '
-         'The 2,500-step rows are the full profile\'s Table-2 runs (`predictors/full/`).', '',
-         '| hidden | recon steps | seeds | recon-only | decoupled | kernel RMSE (recon-only) | wall s per seed (both phases, one torch thread) |',
-         '|---|---|---|---|---|---|---|']
-    for (h, steps), v in sorted(rows.items()):
-        wall = f"{sum(v['wall']) / len(v['wall']):.0f}" if steps != B.PROFILES['full']['steps'] else 'GPU / CPU mixed'
-        L.append(f"| {h} | {steps:,} | {','.join(v['seeds'])} | {B._ms(v['recon'])} | {B._ms(v['decoupled'])} | "
-                 f"{sum(v['rmse']) / len(v['rmse']):.4f} | {wall} |")
-    return '\n'.join(L) + '\n'
+def render(out:Path, cmd:str):
+    base = out / 'predictors'
+    long = rows_of(base / 'recon_long', r'recon_h(?P<h>\d+)_steps(?P<steps>\d+)_s(?P<s>\d+)', FULL_STEPS)
+    full = rows_of(base / 'full', r'recon_h(?P<h>\d+)(?P<steps>)_s(?P<s>\d+)', FULL_STEPS)
+    rows = {k: v for k, v in full.items() if k[0] in {h for h, _ in long}} | long
+    table = [[h, f'{steps:,}', ','.join(v['seeds']), mean_sd(v['recon']), mean_sd(v['decoupled']), f"{sum(v['rmse']) / len(v['rmse']):.4f}",
+              'mixed GPU / CPU' if (h, steps) in full and (h, steps) not in long else f"{sum(v['wall']) / len(v['wall']):.0f}"]
+             for (h, steps), v in sorted(rows.items())]
+    L = ['Test accuracy in % on the Fashion-MNIST test images; validation-selected checkpoints; decoupled = 150 KD steps at lr 5e-4 '
+         f"from that row's recon-only predictor. {sd_note([len(v['seeds']) for v in rows.values()])} The {FULL_STEPS:,}-step rows are "
+         f"the Table-2 runs of `bench/predictors.py` (`{rel(base / 'full')}/`). Wall time: both phases, mean over seeds, one torch "
+         'thread on the shared 2-core CPU (each JSON\'s `wall_s`). Discussion in `predictors.md`.', '',
+         *md_table(table, ['hidden', 'recon steps', 'seeds', 'recon-only', 'decoupled', 'kernel RMSE (recon-only)', 'wall s per seed'])]
+    if not rows: L = ['No finished runs yet.']
+    write_results(out / 'predictors_recon_long.md', 'Predictor phase-1 budget: recon-only and decoupled at 2,500 vs longer reconstruction',
+                  cmd, L, sources=f'`{rel(base / "recon_long")}/` and `{rel(base / "full")}/`')
 
 
-if __name__ == '__main__':
-    ap = argparse.ArgumentParser(description='Table-2 follow-up: longer reconstruction (phase 1) budgets.')
+def main(argv=None):
+    ap = bench_parser(__doc__, 'predictors_recon_long', seeds=(0, 1, 2))
     ap.add_argument('--steps', type=int, default=10000, help='reconstruction steps of phase 1')
     ap.add_argument('--hidden', type=int, default=140)
-    ap.add_argument('--seeds', default='0,1,2')
-    ap.add_argument('--report-only', action='store_true')
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    if not a.report_only: run(a.hidden, a.steps, [int(s) for s in a.seeds.split(',')])
-    md = report(); write_text_atomic(B.ROOT / 'bench/results/predictors_recon_long.md', md); print(md)
+    ap.add_argument('--eval-every', type=int, default=1000)
+    a = parse(ap, argv)
+    if a.quick: a.steps, a.seeds, a.eval_every = 200, [0], 100
+    if not a.render_only:
+        device = str(resolve_device(a.device))
+        run(RunCache(a.out / 'predictors' / 'recon_long', device, a.command), a.hidden, a.steps, a.seeds, device, a.eval_every)
+    render(a.out, a.command)
+
+
+if __name__ == '__main__': main()
