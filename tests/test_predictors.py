@@ -1,6 +1,7 @@
 "Tests of weightnb.predictors that need many cases, a cache directory or a (small) training run."
 import copy, math
 import pytest, torch
+import torch.nn.functional as F
 from torch import nn
 
 torch.set_num_threads(1)
@@ -85,8 +86,18 @@ def test_permutation_only_reorders_inputs():
     a = P.PredictedModel(m, pred, permutation=None); b = P.PredictedModel(m, pred, permutation='cross_filter')
     assert torch.equal(a.target_kernels, b.target_kernels)              # same kernel order
     assert not torch.equal(a.enc, b.enc)
-    ra = {tuple(r.tolist()) for r in a.enc[:256].round(decimals=4)}; rb = {tuple(r.tolist()) for r in b.enc[:256].round(decimals=4)}
+    sl = slice(a.offsets[1], a.offsets[2])       # one layer (layer1.0.conv1): its encodings are permuted among themselves
+    ra = {tuple(r.tolist()) for r in a.enc[sl].round(decimals=4)}; rb = {tuple(r.tolist()) for r in b.enc[sl].round(decimals=4)}
     assert ra == rb
+
+
+def test_compression_ratio_of_the_reference():
+    "The reference's hidden-140 predictor over ResNet-20-B with the stem predicted: CR 0.3487 (0.3492 without the stem)."
+    target, pred = resnet20(10, 3, 'B'), P.KernelPredictor(240, 140)
+    assert round(P.compression_ratio(pred, target), 4) == 0.3487
+    assert round(P.compression_ratio(pred, target, 'no_stem'), 4) == 0.3492
+    pm = P.PredictedModel(target, pred, permutation=None)
+    assert pm.layer_names[0] == 'conv1' and round(P.compression_ratio(pred, pm), 4) == 0.3487
 
 
 def test_recon_only_step_predicts_only_the_batch():
@@ -118,7 +129,9 @@ def test_losses():
     assert torch.allclose(P.kd_loss(s, t), kl, atol=1e-6)
     assert torch.allclose(P.kd_loss(s, t, 2.), 4 * (torch.softmax(t / 2, 1) * (torch.log_softmax(t / 2, 1) - torch.log_softmax(s / 2, 1))).sum(1).mean(), atol=1e-6)
     f = torch.randn(4, 3, 5, 5)
-    assert P.fmd_loss([f], [3 * f]).item() < 1e-5 and P.fmd_loss([f], [-f]).item() == pytest.approx(2., abs=1e-5)
+    assert P.fmd_loss([f], [3 * f], squared=False, eps=0.).item() < 1e-5
+    assert P.fmd_loss([f], [-f], squared=False, eps=0.).item() == pytest.approx(2., abs=1e-5)
+    assert P.fmd_loss([f], [-f]).item() == pytest.approx(4., abs=1e-3)     # squared, summed per sample, / batch
     with pytest.raises(ShapeMismatchError): P.kd_loss(s, t[:, :5])
 
 
@@ -192,3 +205,129 @@ def test_quantize_sizes_and_error():
     assert vals.dtype == torch.int8 and scale.shape == (8, 1, 1, 1)
     qm = P.quantize_model(resnet20(10, 1))
     assert qm.size_bytes < qm.fp32_bytes / 3
+
+
+# ---- NeRN's reference (maorash/NeRN), re-typed from its code to check weightnb against it ----
+
+def nern_feature_maps(model, x):
+    "NeRN's cifar_resnet forward: stem BN output, per block conv1's BN output, conv2's BN output *then* `+=` shortcut."
+    acts = []
+    out = model.bn1(model.conv1(x)); acts.append(out); out = F.relu(out)
+    for layer in (model.layer1, model.layer2, model.layer3):
+        for b in layer:
+            o = b.bn1(b.conv1(out)); acts.append(o); o = F.relu(o)
+            o = b.bn2(b.conv2(o)); acts.append(o)
+            o += b.shortcut(out); acts.append(o)          # in place: the previous entry becomes the sum too
+            out = F.relu(o)
+    return model.fc(F.adaptive_avg_pool2d(out, 1).flatten(1)), acts
+
+
+def nern_l2_batched_attention(rec, orig, eps=1e-3):
+    "NeRN's L2BatchedAttentionLoss."
+    B = orig[0].size(0); loss = torch.tensor(0.)
+    norm = lambda m: m / (torch.norm(m.view(B, -1), p=2, dim=1).view(B, 1, 1, 1) + eps)
+    for o, r in zip(orig, rec): loss += torch.sum((norm(o) - norm(r)) ** 2)
+    return loss / B
+
+
+def nern_stable_kl(s, t):
+    "NeRN's StableKLDivLoss."
+    return nn.KLDivLoss(reduction='batchmean')(torch.log(F.softmax(s, dim=1) + 1e-4), F.softmax(t, dim=1))
+
+
+def _perturbed(m, scale=0.05, seed=1):
+    g = torch.Generator().manual_seed(seed); p = copy.deepcopy(m)
+    with torch.no_grad():
+        for _, c in P.predicted_layers(p): c.weight.add_(scale * torch.randn(c.weight.shape, generator=g))
+    return p
+
+
+@pytest.mark.parametrize('shortcut', ['A', 'B'])
+def test_fmd_and_kd_equal_the_reference(shortcut):
+    torch.manual_seed(0)
+    m = resnet20(10, 3, shortcut).eval(); s = _perturbed(m).eval(); x = torch.randn(5, 3, 16, 16)
+    with torch.no_grad():
+        ref_out, ref_t = nern_feature_maps(m, x); rec_out, ref_s = nern_feature_maps(s, x)
+        assert len(ref_t) == 28
+        with P.capture_features(m) as ct: t_out = m(x)
+        with P.capture_features(s) as cs: s_out = s(x)
+    assert torch.allclose(ref_out, t_out, atol=1e-5) and torch.allclose(rec_out, s_out, atol=1e-5)
+    ours = P.fmd_loss(cs.feats, ct.feats, weights=cs.weights)
+    assert sum(cs.weights) == 28
+    assert ours.item() == pytest.approx(nern_l2_batched_attention(ref_s, ref_t).item(), rel=1e-5)
+    assert P.kd_loss(s_out, t_out, eps=1e-4).item() == pytest.approx(nern_stable_kl(s_out, t_out).item(), rel=1e-5)
+
+
+def nern_kernels(pm, idx):
+    "NeRN's `_predict_all_by_random_batches`: zeros, the batch with gradients, the rest under no_grad."
+    rest = torch.tensor(sorted(set(range(pm.n_kernels)) - set(idx.tolist())))
+    pred = torch.zeros(pm.n_kernels, pm.K * pm.K)
+    pred[idx] = pm.predict(idx)
+    with torch.no_grad(): pred[rest] = pm.predict(rest)
+    return pred
+
+
+def test_nern_step_gradients_equal_the_reference():
+    "One NeRN step: loss and predictor gradients equal the reference's construction (batch-only gradients)."
+    torch.manual_seed(0)
+    m = resnet20(10, 1, 'B').eval(); pm = P.PredictedModel(m, P.KernelPredictor(240, 16), permutation=None)
+    nern, = P.mode_phases('nern'); x = torch.randn(4, 1, 12, 12)
+    idx = torch.cat([torch.randperm(pm.n_kernels)[:300], torch.tensor([7, 7])])    # duplicates, as weighted batches have
+    params = list(pm.predictor.parameters())
+    loss, parts = P.phase_loss(pm, nern, idx, x)
+    ours = torch.autograd.grad(loss, params)
+    kern = nern_kernels(pm, idx)
+    w = pm.weights(kern)
+    out = torch.func.functional_call(pm.target, w, (x,), strict=False)
+    with torch.no_grad(): t_out, t_maps = nern_feature_maps(pm.target, x)
+    s_out, s_maps = nern_feature_maps(_with_weights(pm.target, w), x)
+    ref = P.recon_loss(kern, pm.target_kernels, pm.mask) + 1e-4 * nern_stable_kl(out, t_out) + 1e-4 * nern_l2_batched_attention(s_maps, t_maps)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    theirs = torch.autograd.grad(ref, params)
+    for a, b in zip(ours, theirs): assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+    full = torch.autograd.grad(P.phase_loss(pm, P.replace(nern, grads='all'), idx, x)[0], params)
+    assert not torch.allclose(full[0], ours[0], rtol=1e-2)          # 'all' is a different gradient
+
+
+class _with_weights(nn.Module):
+    "A model that runs `model` through functional_call with `weights` (for the re-typed reference forward)."
+    def __init__(self, model, weights): super().__init__(); self.model, self.w = model, weights
+    def __getattr__(self, name):
+        if name in ('model', 'w') or name.startswith('_') or name in ('training',): return super().__getattr__(name)
+        return _Sub(self.model, self.w, name)
+
+
+class _Sub:
+    def __init__(self, model, w, prefix): self.model, self.w, self.prefix = model, w, prefix
+    def _mod(self): return self.model.get_submodule(self.prefix)
+    def __getattr__(self, name): return _Sub(self.model, self.w, f'{self.prefix}.{name}')
+    def __iter__(self): return iter(_Sub(self.model, self.w, f'{self.prefix}.{i}') for i in range(len(self._mod())))
+    def __call__(self, x):
+        mod = self._mod(); p = self.prefix + '.'
+        local = {k[len(p):]: v for k, v in self.w.items() if k.startswith(p)}
+        return torch.func.functional_call(mod, local, (x,), strict=False) if local else mod(x)
+
+
+def test_nern_defaults_follow_the_reference(digits, monkeypatch):
+    seen = []
+    real = P.make_optimizer
+    monkeypatch.setattr(P, 'make_optimizer', lambda params, opt, **kw: seen.append((opt, kw)) or real(params, opt, **kw))
+    res = P.train_predictor(resnet20(10, 1), 16, 'nern', digits, steps=2, batch_size=256, eval_every=2, permutation=None)
+    assert seen == [('ranger', dict(lr=5e-3, wd=1e-3, betas=(0.5, 0.999)))]
+    assert res.predicted.layer_names[0] == 'conv1'                     # the stem is predicted
+    nern, = P.mode_phases('nern')
+    assert (nern.kd, nern.fmd, nern.kd_eps, nern.clip, nern.grads, nern.fmd_kind, nern.warmup, nern.min_lr) == \
+           (1e-4, 1e-4, 1e-4, None, 'batch', 'reference', 0, 1e-6)
+    seen.clear()
+    P.train_predictor(resnet20(10, 1), 16, 'decoupled', digits, steps=1, phase2_steps=1, batch_size=256, permutation=None)
+    assert seen == [('ranger', dict(lr=5e-3, wd=0., betas=None)), ('ranger', dict(lr=5e-4, wd=0., betas=None))]
+
+
+def test_fast_variants_and_warmup(digits):
+    fast = P.train_predictor(resnet20(10, 1), 16, 'nern', digits, steps=2, batch_size=256, fmd='blocks', grads='all', permutation=None)
+    r = fast.history[-1]
+    assert math.isclose(r['loss'], r['recon'] + 1e-4 * r['kd'] + 1e-4 * r['fmd'], rel_tol=1e-4)
+    ph = [P.replace(P.mode_phases('nern', steps=3)[0], warmup=2, batch_size=256)]
+    res = P.train_predictor(resnet20(10, 1), 16, dls=digits, phases=ph, permutation=None)
+    assert [set(h) & {'kd', 'fmd'} for h in res.history] == [set(), set(), {'kd', 'fmd'}]
+    with pytest.raises(ConfigError, match='grads'): P.train_predictor(resnet20(10, 1), 16, 'nern', digits, steps=1, grads='some')

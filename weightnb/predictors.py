@@ -5,44 +5,47 @@
 # %% ../nbs/20_predictors.ipynb #c003
 from __future__ import annotations
 import copy, math, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import reduce
 from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn, Tensor
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from .core import (ConfigError, NoConvLayerError, UnsupportedLayerError, ShapeMismatchError,
-                           check_finite, conv_layers, module_device, default_device, seed_everything,
+                           check_finite, conv_layers, module_device, resolve_device, seed_everything,
                            cache_dir, tensor_hash, save_weights, load_weights)
 from .models import n_params
-from .train import evaluate, eval_mode
+from .train import evaluate, eval_mode, make_optimizer
 from .data import noise_dataset
+from .spectral import s_ratio_late_mean
+from .robustness import adversarial_accuracy, ood_accuracy
 
 # %% auto #0
 __all__ = ['predicted_layers', 'kernel_coords', 'positional_encoding', 'layer_permutation', 'smoothness_permutation',
            'KernelPredictor', 'predicted_param_count', 'compression_ratio', 'PredictedModel', 'recon_loss', 'kd_loss',
-           'fmd_loss', 'feature_modules', 'capture_features', 'kernel_batch', 'PredictorResult', 'predictor_metrics',
-           'train_predictor', 'ProgressiveResult', 'progressive', 'Quantized', 'quantize_tensor', 'quantize_weights',
-           'quantize_predictor', 'quantize_model']
+           'fmd_loss', 'feature_taps', 'capture_features', 'kernel_batch', 'Phase', 'mode_phases', 'phase_loss',
+           'PredictorResult', 'predictor_metrics', 'train_phase', 'train_predictor', 'ProgressiveResult', 'progressive',
+           'Quantized', 'quantize_tensor', 'quantize_weights', 'quantize_predictor', 'quantize_model']
 
 # %% ../nbs/20_predictors.ipynb #c005
 def predicted_layers(model:nn.Module, # target network
-                     layers:str|Iterable[str]|None=None, # None: all conv layers but the first; 'all'; or names
+                     layers:str|Iterable[str]|None=None, # None or 'all': every conv layer; 'no_stem': all but the first; or names
                     )->list[tuple[str, nn.Conv2d]]:
     "The (name, conv) pairs whose kernels a predictor produces."
     convs = conv_layers(model)
-    if layers is None: return convs[1:] if len(convs) > 1 else convs
-    if isinstance(layers, str):
-        if layers == 'all': return convs
-        layers = [layers]
+    if layers is None or layers == 'all': return convs
+    if layers == 'no_stem': return convs[1:] if len(convs) > 1 else convs
+    if isinstance(layers, str): layers = [layers]
     by_name = dict(convs); layers = list(layers)
     unknown = [n for n in layers if n not in by_name]
     if unknown: raise ConfigError(f"layers {unknown} are not conv layers of {type(model).__name__}; "
-                                  f"choose among {list(by_name)[:6]}...")
+                                  f"choose among {list(by_name)[:6]}..., 'all' or 'no_stem'.")
     if not layers: raise NoConvLayerError("layers is empty: name at least one conv layer to predict.")
     return [(n, by_name[n]) for n in layers]
 
@@ -159,6 +162,22 @@ def compression_ratio(predictor:nn.Module, # the predictor network
     return n_params(predictor) / predicted_param_count(model, layers)
 
 # %% ../nbs/20_predictors.ipynb #c026
+def _check_kernel_sizes(convs, K:int):
+    for n, c in convs:
+        k = c.weight.shape[-2:]
+        if k[0] != k[1] or k[0] > K:
+            raise UnsupportedLayerError(f"layer '{n}' has {k[0]}×{k[1]} kernels but the predictor emits {K}×{K}; "
+                                        f"use KernelPredictor(kernel_size={max(k)}) or leave '{n}' out of `layers`.")
+
+def _target_kernels(convs, offsets:list, K:int)->tuple[Tensor, Tensor]:
+    "(N, K²) kernels of `convs`, each k×k one centred in K×K, and the (N, K²) mask of its valid entries."
+    kernels, mask = torch.zeros(offsets[-1], K, K), torch.zeros(offsets[-1], K, K, dtype=torch.bool)
+    for l, (_, c) in enumerate(convs):
+        k = c.weight.shape[-1]; o = (K - k) // 2; sl = slice(offsets[l], offsets[l + 1])
+        kernels[sl, o:o + k, o:o + k] = c.weight.detach().reshape(-1, k, k).cpu().float(); mask[sl, o:o + k, o:o + k] = True
+    return kernels.flatten(1), mask.flatten(1)
+
+# %% ../nbs/20_predictors.ipynb #c028
 class PredictedModel(nn.Module):
     "The target architecture with conv kernels produced by `predictor` from kernel coordinates."
     def __init__(self, target:nn.Module,      # network whose conv kernels are predicted (copied, frozen)
@@ -170,71 +189,76 @@ class PredictedModel(nn.Module):
                 ):
         super().__init__()
         check_finite(target, 'target')
-        K = getattr(predictor, 'kernel_size', 3)
-        convs = predicted_layers(target, layers)
-        for n, c in convs:
-            k = c.weight.shape[-2:]
-            if k[0] != k[1] or k[0] > K:
-                raise UnsupportedLayerError(f"layer '{n}' has {k[0]}×{k[1]} kernels but the predictor emits {K}×{K}; "
-                                            f"use KernelPredictor(kernel_size={max(k)}) or leave '{n}' out of `layers`.")
+        if coords not in ('index', 'normalized'): raise ConfigError(f"coords must be 'index' or 'normalized', got {coords!r}.")
+        K, convs = getattr(predictor, 'kernel_size', 3), predicted_layers(target, layers)
+        _check_kernel_sizes(convs, K)
         self.target = copy.deepcopy(target).requires_grad_(False).eval()
         self.predictor, self.K = predictor.to(module_device(target)), K   # follows the target's device
-        self.layer_names = [n for n, _ in convs]
-        self.shapes = [tuple(c.weight.shape) for _, c in convs]
-        sizes = [s[0] * s[1] for s in self.shapes]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        if coords not in ('index', 'normalized'): raise ConfigError(f"coords must be 'index' or 'normalized', got {coords!r}.")
-        coords = kernel_coords(self.target, self.layer_names, normalize=coords == 'normalized')
+        self.layer_names, self.shapes = [n for n, _ in convs], [tuple(c.weight.shape) for _, c in convs]
+        self.offsets = np.concatenate([[0], np.cumsum([s[0] * s[1] for s in self.shapes])]).tolist()
+        xyz = kernel_coords(self.target, self.layer_names, normalize=coords == 'normalized')
         if isinstance(permutation, str): permutation = smoothness_permutation(self.target, permutation, self.layer_names)
         if permutation is not None:   # kernel i gets the encoding of its coordinate position
-            idx = torch.cat([self.offsets[l] + permutation[n].to(coords.device).long() for l, n in enumerate(self.layer_names)])
-            coords = coords[idx]
-        enc = positional_encoding(coords, levels, base, encoding)
+            xyz = xyz[torch.cat([self.offsets[l] + permutation[n].to(xyz.device).long() for l, n in enumerate(self.layer_names)])]
+        enc = positional_encoding(xyz, levels, base, encoding)
         in_dim = getattr(predictor, 'in_dim', enc.shape[1])
         if in_dim != enc.shape[1]: raise ShapeMismatchError(f"the encoding has {enc.shape[1]} features but the predictor takes {in_dim}.")
-        kernels, mask = torch.zeros(len(coords), K, K), torch.zeros(len(coords), K, K, dtype=torch.bool)
-        for l, (n, c) in enumerate(convs):
-            k = self.shapes[l][-1]; o = (K - k) // 2; sl = slice(self.offsets[l], self.offsets[l + 1])
-            kernels[sl, o:o + k, o:o + k] = c.weight.detach().reshape(-1, k, k).cpu().float(); mask[sl, o:o + k, o:o + k] = True
+        kernels, mask = _target_kernels(convs, self.offsets, K)
         self.register_buffer('enc', enc)
-        self.register_buffer('target_kernels', kernels.flatten(1).to(enc.device))
-        self.register_buffer('mask', mask.flatten(1).to(enc.device))
+        self.register_buffer('target_kernels', kernels.to(enc.device)); self.register_buffer('mask', mask.to(enc.device))
         self.register_buffer('kernel_norms', self.target_kernels.norm(dim=1))
 
-    @property
-    def n_kernels(self)->int: return self.offsets[-1]
-
-    def train(self, mode:bool=True):
-        "Train/eval mode of the predictor; the target always runs in eval mode."
-        self.training = mode; self.predictor.train(mode); self.target.eval(); return self
-
-    def predict(self, idx:Tensor|None=None)->Tensor:
-        "Predicted (n, K²) kernels for kernel indices `idx` (all kernels when None)."
-        return self.predictor(self.enc if idx is None else self.enc[idx])
-
-    def weights(self, kernels:Tensor|None=None)->dict[str, Tensor]:
-        "Conv weights `{'<layer>.weight': tensor}` from predicted kernels (one full predictor pass when None)."
-        kernels = self.predict() if kernels is None else kernels
-        out, K = {}, self.K
-        for l, name in enumerate(self.layer_names):
-            shape = self.shapes[l]; k = shape[-1]; o = (K - k) // 2
-            w = kernels[self.offsets[l]:self.offsets[l + 1]]
-            if k != K: w = w.view(-1, K, K)[:, o:o + k, o:o + k]
-            out[f'{name}.weight'] = w.reshape(shape)
-        return out
-
-    def forward(self, x:Tensor, kernels:Tensor|None=None)->Tensor:
-        "Run the target with predicted conv weights (gradients flow into the predictor)."
-        return functional_call(self.target, self.weights(kernels), (x,), strict=False)
-
-    @torch.no_grad()
-    def materialize(self)->nn.Module:
-        "An ordinary `nn.Module` (copy of the target) holding the predicted weights."
-        model = copy.deepcopy(self.target)
-        for name, w in self.weights().items(): model.get_parameter(name).copy_(w)
-        return model.requires_grad_(True)
-
 # %% ../nbs/20_predictors.ipynb #c031
+@patch(as_prop=True)
+def n_kernels(self:PredictedModel)->int: return self.offsets[-1]
+
+@patch
+def train(self:PredictedModel, mode:bool=True):
+    "Train/eval mode of the predictor; the target always runs in eval mode."
+    self.training = mode; self.predictor.train(mode); self.target.eval(); return self
+
+# %% ../nbs/20_predictors.ipynb #c034
+@patch
+def predict(self:PredictedModel, idx:Tensor|None=None)->Tensor:
+    "Predicted (n, K²) kernels for kernel indices `idx` (all kernels when None)."
+    return self.predictor(self.enc if idx is None else self.enc[idx])
+
+# %% ../nbs/20_predictors.ipynb #c037
+@patch
+def predict_partial(self:PredictedModel, idx:Tensor)->Tensor:
+    "All (N, K²) predicted kernels, with gradients only through the rows `idx` (the rest under no_grad), as NeRN's reference."
+    with torch.no_grad(): rest = self.predictor(self.enc)
+    return rest.index_put((idx,), self.predictor(self.enc[idx]))
+
+# %% ../nbs/20_predictors.ipynb #c040
+@patch
+def weights(self:PredictedModel, kernels:Tensor|None=None)->dict[str, Tensor]:
+    "Conv weights `{'<layer>.weight': tensor}` from predicted kernels (one full predictor pass when None)."
+    kernels = self.predict() if kernels is None else kernels
+    out, K = {}, self.K
+    for l, name in enumerate(self.layer_names):
+        shape = self.shapes[l]; k = shape[-1]; o = (K - k) // 2
+        w = kernels[self.offsets[l]:self.offsets[l + 1]]
+        if k != K: w = w.view(-1, K, K)[:, o:o + k, o:o + k]
+        out[f'{name}.weight'] = w.reshape(shape)
+    return out
+
+# %% ../nbs/20_predictors.ipynb #c043
+@patch
+def forward(self:PredictedModel, x:Tensor, kernels:Tensor|None=None)->Tensor:
+    "Run the target with predicted conv weights (gradients flow into the predictor)."
+    return functional_call(self.target, self.weights(kernels), (x,), strict=False)
+
+# %% ../nbs/20_predictors.ipynb #c046
+@patch
+def materialize(self:PredictedModel)->nn.Module:
+    "An ordinary `nn.Module` (copy of the target) holding the predicted weights."
+    model = copy.deepcopy(self.target)
+    with torch.no_grad():
+        for name, w in self.weights().items(): model.get_parameter(name).copy_(w)
+    return model.requires_grad_(True)
+
+# %% ../nbs/20_predictors.ipynb #c049
 def recon_loss(pred:Tensor,   # (n, K²) predicted kernels
                target:Tensor, # (n, K²) target kernels
                mask:Tensor|None=None, # (n, K²) valid entries (all when None)
@@ -247,39 +271,65 @@ def recon_loss(pred:Tensor,   # (n, K²) predicted kernels
 def kd_loss(student:Tensor, # student logits (B, C)
             teacher:Tensor, # teacher logits (B, C)
             temperature:float=1.,
+            eps:float=0.,   # NeRN's StableKLDivLoss: log(softmax(student) + eps); 0: exact log_softmax
            )->Tensor:
     "KL(softmax(teacher/T) ‖ softmax(student/T)) · T², averaged over the batch."
     if student.shape != teacher.shape: raise ShapeMismatchError(f"student logits {tuple(student.shape)} vs teacher {tuple(teacher.shape)}.")
     T = temperature
+    if eps: return F.kl_div(torch.log(F.softmax(student / T, 1) + eps), F.softmax(teacher.detach() / T, 1), reduction='batchmean') * T * T
     return F.kl_div(F.log_softmax(student / T, 1), F.log_softmax(teacher.detach() / T, 1), log_target=True, reduction='batchmean') * T * T
+
+# %% ../nbs/20_predictors.ipynb #c052
+def _unit_maps(m:Tensor, eps:float)->Tensor:
+    m = m.flatten(1)
+    return m / (m.norm(dim=1, keepdim=True) + eps) if eps else F.normalize(m, dim=1)
 
 def fmd_loss(student_feats:list[Tensor], # feature maps of the predicted model
              teacher_feats:list[Tensor], # feature maps of the original, same order
+             squared:bool=True,          # squared distance (NeRN's reference) or plain L2 distance (weightnb's 'blocks')
+             eps:float=1e-3,             # added to each sample's norm (the reference's 1e-3); 0: F.normalize
+             weights:list[float]|None=None, # per map (default 1)
             )->Tensor:
-    "Σ over blocks of the mean per-sample L2 distance between L2-normalised feature maps."
+    "Σ over maps of the batch mean of the (squared) distance between per-sample L2-normalised maps."
     if len(student_feats) != len(teacher_feats) or not student_feats:
         raise ShapeMismatchError(f"got {len(student_feats)} student and {len(teacher_feats)} teacher feature maps.")
-    return sum((F.normalize(s.flatten(1), dim=1) - F.normalize(t.detach().flatten(1), dim=1)).norm(dim=1).mean()
-               for s, t in zip(student_feats, teacher_feats))
+    weights = weights or [1.] * len(student_feats); total = 0.
+    for s, t, w in zip(student_feats, teacher_feats, weights):
+        d = _unit_maps(s, eps) - _unit_maps(t.detach(), eps)
+        total = total + w * (d.pow(2).sum(1).mean() if squared else d.norm(dim=1).mean())
+    return total
 
-# %% ../nbs/20_predictors.ipynb #c033
-def feature_modules(model:nn.Module)->list[str]:
-    "Names of the modules whose outputs FMD compares: residual blocks if any, else the conv layers."
-    blocks = [n for n, mod in model.named_modules() if type(mod).__name__ in ('BasicBlock', 'Bottleneck')]
-    return blocks or [n for n, _ in conv_layers(model)]
+# %% ../nbs/20_predictors.ipynb #c055
+def feature_taps(model:nn.Module, # target network
+                 kind:str='reference', # 'reference' (NeRN's ResNet maps) or 'blocks' (post-ReLU block outputs)
+                )->list[tuple[tuple[str, ...], float]]:
+    "[(names of the modules whose outputs are summed into one map, weight)] that FMD compares."
+    if kind not in ('reference', 'blocks'): raise ConfigError(f"FMD maps must be 'reference' or 'blocks', got {kind!r}.")
+    mods = dict(model.named_modules())
+    blocks = [n for n, m in mods.items() if type(m).__name__ in ('BasicBlock', 'Bottleneck')]
+    if kind == 'blocks' and blocks: return [((n,), 1.) for n in blocks]
+    basic = [n for n in blocks if all(hasattr(mods[n], a) for a in ('bn1', 'bn2', 'shortcut'))]
+    if kind == 'reference' and basic and basic == blocks and 'bn1' in mods:
+        return [(('bn1',), 1.)] + [t for n in basic for t in [((f'{n}.bn1',), 1.), ((f'{n}.bn2', f'{n}.shortcut'), 2.)]]
+    return [((n,), 1.) for n, _ in conv_layers(model)]
 
 class capture_features:
-    "Context manager: forward hooks collecting the outputs of `names` of `model` into `.feats`."
-    def __init__(self, model:nn.Module, names:list[str]|None=None):
-        self.model, self.names, self.feats, self.hooks = model, names or feature_modules(model), [], []
+    "Context manager: forward hooks on the modules of `taps`; `.feats` are the maps, `.weights` their weights."
+    def __init__(self, model:nn.Module, taps:list|str='reference'):
+        self.model, self.taps, self.outs, self.hooks = model, feature_taps(model, taps) if isinstance(taps, str) else taps, {}, []
+    def _hook(self, name): return lambda mod, i, o: self.outs.__setitem__(name, o)
     def __enter__(self):
         mods = dict(self.model.named_modules())
-        self.hooks = [mods[n].register_forward_hook(lambda mod, i, o: self.feats.append(o)) for n in self.names]
+        self.hooks = [mods[n].register_forward_hook(self._hook(n)) for n in dict.fromkeys(n for names, _ in self.taps for n in names)]
         return self
     def __exit__(self, *exc):
         for h in self.hooks: h.remove()
+    @property
+    def feats(self)->list[Tensor]: return [reduce(torch.add, [self.outs[n] for n in names]) for names, _ in self.taps]
+    @property
+    def weights(self)->list[float]: return [w for _, w in self.taps]
 
-# %% ../nbs/20_predictors.ipynb #c036
+# %% ../nbs/20_predictors.ipynb #c058
 def kernel_batch(norms:Tensor,          # (N,) L2 norm of every target kernel
                  batch_size:int=4096,
                  p_uniform:float=0.8,
@@ -293,7 +343,91 @@ def kernel_batch(norms:Tensor,          # (N,) L2 norm of every target kernel
         idx = torch.multinomial(norms.detach().float().cpu(), batch_size, replacement=True, generator=generator)
     return idx.to(norms.device)
 
-# %% ../nbs/20_predictors.ipynb #c039
+# %% ../nbs/20_predictors.ipynb #c061
+@dataclass
+class Phase:
+    "One stage of predictor training: length, lr, loss weights, teacher, inputs, loss details and optimiser."
+    name: str                  # key of `metrics` and of the `history` rows
+    steps: int = 1000
+    lr: float = 5e-3
+    recon: float = 1.          # weight of the reconstruction RMSE (0: off)
+    kd: float = 0.             # weight of KD (0: off)
+    fmd: float = 0.            # weight of FMD against the original (0: off)
+    teacher: str = 'target'    # KD teacher: 'target' (the frozen original) or 'teacher' (`train_predictor`'s `teacher`)
+    inputs: str = 'data'       # KD/FMD inputs: 'data' (training batches) or 'noise' (U[-1, 1], data-free)
+    warmup: int = 0            # first steps with reconstruction only (the reference's `loss_warmup_iterations`)
+    grads: str = 'all'         # KD/FMD steps: gradients through the sampled 'batch' (the reference) or 'all' kernels
+    fmd_kind: str = 'reference' # 'reference' (28 maps, squared, eps 1e-3) or 'blocks' (9 block outputs, plain L2)
+    kd_eps: float = 0.         # see `kd_loss` (the reference: 1e-4)
+    temperature: float = 1.    # KD temperature
+    batch_size: int = 4096     # kernels per batch
+    p_uniform: float = 0.8     # probability of a uniform (vs norm-weighted) kernel batch
+    opt: str = 'ranger'        # see `weightnb.train.make_optimizer`
+    betas: tuple|None = None   # None: the optimiser's default ((0.95, 0.999) for ranger, as pytorch-ranger)
+    wd: float = 0.             # weight decay (decoupled for ranger)
+    clip: float|None = 1.      # max gradient norm (None: off)
+    min_lr: float = 0.         # floor of the cosine schedule
+
+    def __post_init__(self):
+        for f, ok in dict(teacher=('target', 'teacher'), inputs=('data', 'noise'), grads=('batch', 'all'),
+                          fmd_kind=('reference', 'blocks')).items():
+            if getattr(self, f) not in ok: raise ConfigError(f"Phase {self.name!r}: {f} must be one of {ok}, got {getattr(self, f)!r}.")
+        if self.steps < 0 or self.warmup < 0: raise ConfigError(f"Phase {self.name!r}: steps and warmup must be >= 0.")
+
+    @property
+    def uses_net(self)->bool: return bool(self.kd or self.fmd)   # does a step run the rebuilt network?
+
+# %% ../nbs/20_predictors.ipynb #c063
+def mode_phases(mode:str='recon',         # 'recon', 'nern' or 'decoupled'
+                steps:int=1000, phase2_steps:int=300, lr:float=5e-3, phase2_lr:float|None=None, # phase-2 lr: default lr/10
+                alpha:float|None=None,     # KD weight: 1e-4 ('nern'), 0.01 ('decoupled')
+                beta:float=1e-4,           # FMD weight ('nern', or 'decoupled' with `fmd`)
+                fmd:bool|str|None=None,    # None: on for 'nern', off for 'decoupled'; True/'reference', 'blocks', False
+                grads:str|None=None,       # None: 'batch' for 'nern', 'all' for 'decoupled'
+                inputs:str='data',         # phase-2 inputs ('decoupled')
+                teacher:str='target',      # phase-2 teacher ('decoupled')
+               )->list[Phase]:
+    "The phases of a training mode, with NeRN's reference settings for 'nern'."
+    kind = fmd if isinstance(fmd, str) else 'reference'
+    if mode == 'recon': return [Phase('recon', steps, lr)]
+    if mode == 'nern':
+        return [Phase('nern', steps, lr, kd=1e-4 if alpha is None else alpha, fmd=0. if fmd is False else beta,
+                      grads=grads or 'batch', fmd_kind=kind, kd_eps=1e-4, betas=(0.5, 0.999), wd=1e-3, clip=None, min_lr=1e-6)]
+    if mode == 'decoupled':
+        return [Phase('phase1', steps, lr),
+                Phase('phase2', phase2_steps, phase2_lr or lr / 10, recon=0., kd=1e-2 if alpha is None else alpha,
+                      fmd=beta if fmd not in (None, False) else 0., fmd_kind=kind, grads=grads or 'all', teacher=teacher, inputs=inputs)]
+    raise ConfigError(f"mode must be 'recon', 'nern' or 'decoupled', got {mode!r}.")
+
+# %% ../nbs/20_predictors.ipynb #c067
+def phase_loss(pm:PredictedModel, ph:Phase,
+               idx:Tensor,                 # kernel batch (indices)
+               x:Tensor|None=None,         # KD/FMD inputs (None: reconstruction only, e.g. during warm-up)
+               teacher:nn.Module|None=None, # KD teacher (None: the original)
+              )->tuple[Tensor, dict]:
+    "The loss of one step of `ph` and its parts (floats, for the history)."
+    partial = ph.grads == 'batch' and ph.uses_net
+    kern = pm.predict_partial(idx) if partial else pm.predict() if x is not None else None
+    loss, parts = 0., {}
+    if ph.recon:
+        r = recon_loss(kern, pm.target_kernels, pm.mask) if partial else \
+            recon_loss(pm.predict(idx) if kern is None else kern[idx], pm.target_kernels[idx], pm.mask[idx])
+        loss, parts['recon'] = ph.recon * r, r.item()
+    if x is None: return loss, parts
+    taps = feature_taps(pm.target, ph.fmd_kind) if ph.fmd else []
+    with capture_features(pm.target, taps) as cs: out = pm(x, kern)
+    with torch.no_grad(), capture_features(pm.target, taps) as ct:
+        t_out = pm.target(x) if (ph.fmd or teacher is None) else None
+        if teacher is not None: t_out = teacher(x)
+    if ph.kd:
+        k = kd_loss(out, t_out, ph.temperature, ph.kd_eps); loss, parts['kd'] = loss + ph.kd * k, k.item()
+    if ph.fmd:
+        ref = ph.fmd_kind == 'reference'
+        f = fmd_loss(cs.feats, ct.feats, squared=ref, eps=1e-3 if ref else 0., weights=cs.weights)
+        loss, parts['fmd'] = loss + ph.fmd * f, f.item()
+    return loss, parts
+
+# %% ../nbs/20_predictors.ipynb #c069
 @dataclass
 class PredictorResult:
     "What `train_predictor` returns."
@@ -302,19 +436,6 @@ class PredictorResult:
     history: list               # one dict per logged step
     metrics: dict               # per phase: val/test acc and loss, recon RMSE, CR, steps, seconds
     predicted: PredictedModel = field(repr=False, default=None)
-
-def _make_opt(params, opt, lr):
-    if opt == 'ranger':
-        from pytorch_ranger import Ranger
-        return Ranger(params, lr=lr)
-    if opt == 'adam': return torch.optim.Adam(params, lr=lr)
-    raise ConfigError(f"opt must be 'ranger' or 'adam', got {opt!r}.")
-
-def _cycle(dl):
-    while True:
-        n = 0
-        for b in dl: n += 1; yield b
-        if n == 0: raise ConfigError("the training loader is empty.")
 
 def _n_classes(model, x):
     with torch.no_grad(), eval_mode(model): return model(x[:2]).shape[1]
@@ -331,127 +452,109 @@ def predictor_metrics(pm:PredictedModel, # predicted model to measure
             r = evaluate(model, getattr(dls, s)); out[f'{s}_acc'], out[f'{s}_loss'] = r['acc'], r['loss']
     return out
 
-# %% ../nbs/20_predictors.ipynb #c040
+# %% ../nbs/20_predictors.ipynb #c071
+def _cycle(dl):
+    while True:
+        n = 0
+        for b in dl: n += 1; yield b
+        if n == 0: raise ConfigError("the training loader is empty.")
+
+def _input_stream(ph:Phase, dls, example:Tensor|None, seed:int, device):
+    "step -> a KD/FMD input batch: the next training batch, or U[-1, 1] noise shaped like `example` (seeded by step)."
+    if dls is None: raise ConfigError(f"phase {ph.name!r} uses KD/FMD: pass `dls` (training batches, or validation for noise inputs).")
+    if ph.inputs == 'data': batches = _cycle(dls.train); return lambda step: next(batches)[0].to(device)
+    example = example if example is not None else next(iter(dls.train))[0]
+    return lambda step: noise_dataset(tuple(example.shape[1:]), len(example), seed=seed * 1_000_003 + step).x.to(device)
+
+def _score(pm:PredictedModel, dls)->tuple:
+    if dls is None: return (-predictor_metrics(pm)['recon'],)
+    r = predictor_metrics(pm, dls, ('val',)); return (r['val_acc'], -r['val_loss'])
+
+# %% ../nbs/20_predictors.ipynb #c072
+def train_phase(pm:PredictedModel, ph:Phase, dls=None, # `DataLoaders`: train (KD/FMD), val (checkpoints), test (report)
+                teacher:nn.Module|None=None, # KD teacher (None: the original)
+                generator:torch.Generator|None=None, seed:int=0, # kernel batches; noise inputs
+                example:Tensor|None=None,    # a training batch: the shape and size of noise batches
+                eval_every:int|None=None,    # validation interval (default: 10 checks per phase)
+                progress:bool=False)->tuple[dict, list]:
+    "Train `pm.predictor` through `ph`, keep its best state by validation; (metrics, one history row per step)."
+    predictor, every = pm.predictor, eval_every or max(ph.steps // 10, 1)
+    optim = make_optimizer(predictor.parameters(), ph.opt, lr=ph.lr, wd=ph.wd, betas=ph.betas)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(ph.steps, 1), eta_min=ph.min_lr)
+    inputs = _input_stream(ph, dls, example, seed, pm.enc.device) if ph.uses_net else None
+    best, best_state, history, t0 = _score(pm, dls), copy.deepcopy(predictor.state_dict()), [], time.perf_counter()
+    pm.train()
+    for step in tqdm(range(1, ph.steps + 1), disable=not progress, desc=ph.name, leave=False):
+        idx = kernel_batch(pm.kernel_norms, ph.batch_size, ph.p_uniform, generator)
+        loss, parts = phase_loss(pm, ph, idx, inputs(step) if inputs and step > ph.warmup else None, teacher)
+        rec = {'phase': ph.name, 'step': step, 'lr': optim.param_groups[0]['lr'], **parts}
+        optim.zero_grad(set_to_none=True); loss.backward()
+        if ph.clip: torch.nn.utils.clip_grad_norm_(predictor.parameters(), ph.clip)
+        optim.step(); sched.step(); rec['loss'] = loss.item()
+        if not math.isfinite(rec['loss']): raise FloatingPointError(f"{ph.name} diverged at step {step}; lower lr={ph.lr}.")
+        if step % every == 0 or step == ph.steps:
+            pm.eval(); s = _score(pm, dls); pm.train(); rec['score'] = s[0]
+            if s > best: best, best_state = s, copy.deepcopy(predictor.state_dict())
+        history.append(rec)
+    predictor.load_state_dict(best_state); pm.eval()
+    return {**predictor_metrics(pm, dls), 'steps': ph.steps, 'seconds': time.perf_counter() - t0}, history
+
+# %% ../nbs/20_predictors.ipynb #c076
+def _checked_teacher(teacher:nn.Module|None, original:nn.Module, xb:Tensor|None, device)->nn.Module|None:
+    if teacher is None: return None
+    if xb is None: raise ConfigError("checking the teacher needs `dls` (an input batch).")
+    teacher = teacher.to(device).eval()
+    nt, ns = _n_classes(teacher, xb), _n_classes(original, xb)
+    if nt != ns: raise ShapeMismatchError(f"the teacher predicts {nt} classes but the target {ns}; use a teacher trained on the same classes.")
+    return teacher
+
+# %% ../nbs/20_predictors.ipynb #c077
 def train_predictor(target:nn.Module,     # trained network to reparameterise
                     hidden:int=140,       # hidden size of the predictor MLP
-                    mode:str='recon',     # 'recon', 'nern' or 'decoupled'
+                    mode:str='recon',     # 'recon', 'nern' or 'decoupled' (see `mode_phases`)
                     dls=None,             # `DataLoaders`: train (KD/FMD), val (checkpoint choice), test (report)
-                    steps:int=1000,       # steps of the recon / nern phase
-                    phase2_steps:int=300, # steps of the KD phase ('decoupled')
-                    batch_size:int=4096,  # kernels per reconstruction batch
-                    p_uniform:float=0.8,  # probability of a uniform (vs norm-weighted) kernel batch
+                    steps:int=1000, phase2_steps:int=300, batch_size:int=4096, p_uniform:float=0.8, # see `mode_phases`, `kernel_batch`
                     lr:float=5e-3, phase2_lr:float|None=None, # phase-2 lr, default `lr`/10 (see the note below)
-                    opt:str='ranger',     # 'ranger' or 'adam'
-                    alpha:float|None=None, # KD weight: 1e-4 ('nern'), 0.01 ('decoupled')
-                    beta:float=1e-4,      # FMD weight ('nern', or 'decoupled' with fmd=True)
-                    fmd:bool|None=None,   # use FMD: default on for 'nern', off for 'decoupled'
-                    teacher:nn.Module|None=None, # phase-2 teacher (default: the target); any architecture
-                    inputs:str='data',    # phase-2 inputs: 'data' or 'noise' (U[-1, 1], data-free)
-                    temperature:float=1., # KD temperature
-                    grad_clip:float|None=1.0, # max gradient norm (None: off); see the note below
-                    eval_every:int|None=None, # validation interval in steps (default: 10 evaluations per phase)
+                    opt:str='ranger',     # see `weightnb.train.make_optimizer`
+                    alpha:float|None=None, beta:float=1e-4, # KD and FMD weights (see `mode_phases`)
+                    fmd:bool|str|None=None, # FMD: None (mode's default), True/'reference', 'blocks', False
+                    grads:str|None=None,  # KD/FMD gradients through the kernel 'batch' or 'all' kernels (None: mode's default)
+                    teacher:nn.Module|None=None, inputs:str='data', temperature:float=1., # phase-2 teacher (default: the target) and inputs, see `Phase`
+                    grad_clip:float|None=None, # max gradient norm; None: each phase's own (1 for recon/decoupled, off for nern); 0: off
+                    eval_every:int|None=None, # validation interval in steps (default: 10 checks per phase)
                     layers=None, permutation='in_filter', encoding:str='sincos', coords:str='index', # see `PredictedModel`
-                    predictor:nn.Module|None=None, # start from this predictor instead of a fresh one
+                    predictor:nn.Module|None=None, phases:list[Phase]|None=None, # start from this predictor; run these phases instead of `mode`'s
                     seed:int=0, device=None, progress:bool=False,
                    )->PredictorResult:
-    "Train a `KernelPredictor` for `target` with reconstruction, NeRN or decoupled training."
-    if mode not in ('recon', 'nern', 'decoupled'): raise ConfigError(f"mode must be 'recon', 'nern' or 'decoupled', got {mode!r}.")
+    "Train a `KernelPredictor` for `target` through the phases of `mode` (reconstruction, NeRN or decoupled)."
     if not isinstance(hidden, int) or hidden <= 0: raise ConfigError(f"hidden must be a positive int, got {hidden!r}.")
-    if inputs not in ('data', 'noise'): raise ConfigError(f"inputs must be 'data' or 'noise', got {inputs!r}.")
-    if steps < 0 or phase2_steps < 0: raise ConfigError("steps and phase2_steps must be >= 0.")
-    needs_data = mode == 'nern' or (mode == 'decoupled' and (inputs == 'data' or fmd))
-    if needs_data and dls is None: raise ConfigError(f"mode={mode!r} needs `dls` (training batches for KD/FMD).")
+    clip = {} if grad_clip is None else {'clip': grad_clip or None}
+    phases = phases or [replace(p, batch_size=batch_size, p_uniform=p_uniform, opt=opt, temperature=temperature, **clip)
+                        for p in mode_phases(mode, steps, phase2_steps, lr, phase2_lr, alpha, beta, fmd, grads, inputs,
+                                             'target' if teacher is None else 'teacher')]
+    if teacher is not None and not any(p.teacher == 'teacher' for p in phases): raise ConfigError("`teacher` is used by mode='decoupled' (phase 2).")
+    if dls is None and any(p.uses_net for p in phases): raise ConfigError(f"mode={mode!r} needs `dls` (training batches for KD/FMD).")
     check_finite(target, 'target')
-    device = default_device(device) if device is not None else module_device(target)
+    device = resolve_device(device) if device is not None else module_device(target)
     seed_everything(seed); g = torch.Generator().manual_seed(seed)
-    alpha = alpha if alpha is not None else (1e-4 if mode == 'nern' else 1e-2)
-    fmd = (mode == 'nern') if fmd is None else fmd
     target = target.to(device)
     predictor = (copy.deepcopy(predictor) if predictor is not None else KernelPredictor(240, hidden)).to(device)
     pm = PredictedModel(target, predictor, layers, permutation, encoding, coords=coords).to(device)
-    original = pm.target                  # frozen copy of the target: the NeRN teacher and the FMD reference
-    x_shape, noise_batch = None, 128
-    if dls is not None:
-        xb = next(iter(dls.train))[0].to(device); x_shape, noise_batch = tuple(xb.shape[1:]), len(xb)
-    if mode == 'decoupled' and inputs == 'noise' and x_shape is None:
-        raise ConfigError("noise inputs need the input shape: pass `dls` (only its val split is used for checkpoints).")
-    if teacher is not None:
-        if mode != 'decoupled': raise ConfigError("`teacher` is used by mode='decoupled' (phase 2).")
-        teacher = teacher.to(device).eval()
-        if x_shape is None: raise ConfigError("checking the teacher needs `dls` (an input batch).")
-        nt, ns = _n_classes(teacher, xb), _n_classes(original, xb)
-        if nt != ns: raise ShapeMismatchError(f"the teacher predicts {nt} classes but the target {ns}; "
-                                              "use a teacher trained on the same classes.")
-    teacher = teacher if teacher is not None else original
-    history, metrics = [], {}
-
-    def run_phase(phase, n_steps, lr_, use_recon, use_kd, use_fmd, kd_weight):
-        optim = _make_opt(predictor.parameters(), opt, lr_)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(n_steps, 1))
-        every = eval_every or max(n_steps // 10, 1)
-        noise = inputs == 'noise' and phase == 'phase2'
-        batches = _cycle(dls.train) if dls is not None else None
-        def score():
-            if dls is None: return (-predictor_metrics(pm)['recon'],)
-            r = predictor_metrics(pm, dls, ('val',)); return (r['val_acc'], -r['val_loss'])
-        best, best_state = score(), copy.deepcopy(predictor.state_dict())
-        t0 = time.perf_counter(); pm.train()
-        for step in tqdm(range(1, n_steps + 1), disable=not progress, desc=phase, leave=False):
-            rec = {'phase': phase, 'step': step, 'lr': optim.param_groups[0]['lr']}; loss = 0.
-            if use_kd or use_fmd:
-                kern = pm.predict()                       # one full pass: the whole network is rebuilt once per step
-                if use_recon:
-                    idx = kernel_batch(pm.kernel_norms, batch_size, p_uniform, g)
-                    r = recon_loss(kern[idx], pm.target_kernels[idx], pm.mask[idx]); loss = loss + r; rec['recon'] = r.item()
-                if noise: x = noise_dataset(x_shape, noise_batch, seed=seed * 1_000_003 + step).x.to(device)
-                else: x = next(batches)[0].to(device)
-                with capture_features(pm.target) as cs: out = pm(x, kern)
-                with torch.no_grad():
-                    with capture_features(original) as ct:   # the original gives FMD features (and KD targets by default)
-                        t_out = original(x) if (teacher is original or use_fmd) else None
-                    if teacher is not original: t_out = teacher(x)
-                if use_kd:
-                    k = kd_loss(out, t_out, temperature); loss = loss + kd_weight * k; rec['kd'] = k.item()
-                if use_fmd:
-                    f = fmd_loss(cs.feats, ct.feats); loss = loss + beta * f; rec['fmd'] = f.item()
-            else:
-                idx = kernel_batch(pm.kernel_norms, batch_size, p_uniform, g)
-                loss = recon_loss(pm.predict(idx), pm.target_kernels[idx], pm.mask[idx]); rec['recon'] = loss.item()
-            optim.zero_grad(set_to_none=True); loss.backward()
-            if grad_clip: torch.nn.utils.clip_grad_norm_(predictor.parameters(), grad_clip)
-            optim.step(); sched.step()
-            rec['loss'] = loss.item()
-            if not math.isfinite(rec['loss']): raise FloatingPointError(f"{phase} diverged at step {step}; lower lr={lr_}.")
-            if step % every == 0 or step == n_steps:
-                pm.eval(); s = score(); pm.train()
-                rec['score'] = s[0]
-                if s > best: best, best_state = s, copy.deepcopy(predictor.state_dict())
-            history.append(rec)
-        predictor.load_state_dict(best_state); pm.eval()
-        metrics[phase] = {**predictor_metrics(pm, dls), 'steps': n_steps, 'seconds': time.perf_counter() - t0}
-
-    if mode == 'recon': run_phase('recon', steps, lr, True, False, False, 0.)
-    elif mode == 'nern': run_phase('nern', steps, lr, True, True, fmd, alpha)
-    else:
-        run_phase('phase1', steps, lr, True, False, False, 0.)
-        run_phase('phase2', phase2_steps, phase2_lr or lr / 10, False, True, fmd, alpha)
+    xb = next(iter(dls.train))[0].to(device) if dls is not None else None
+    teacher, history, metrics = _checked_teacher(teacher, pm.target, xb, device), [], {}
+    for ph in phases:
+        metrics[ph.name], rows = train_phase(pm, ph, dls, teacher if ph.teacher == 'teacher' else None, g, seed, xb, eval_every, progress)
+        history += rows
     return PredictorResult(predictor, pm.materialize(), history, metrics, pm)
 
-# %% ../nbs/20_predictors.ipynb #c048
+# %% ../nbs/20_predictors.ipynb #c086
 def _robustness_metrics(model, dl, eps:float=8/255, ood_kinds=None, ood_severities=(3,), ifgsm_steps:int=10):
-    "FGSM / I-FGSM and corruption (OOD) accuracy of `model` on `dl` via `weightnb.robustness` (else {})."
-    try: from weightnb.robustness import adversarial_accuracy, ood_accuracy
-    except ImportError: return {}
+    "FGSM / I-FGSM and corruption (OOD) accuracy of `model` on `dl` via `weightnb.robustness`."
     out = dict(fgsm_acc=adversarial_accuracy(model, dl, 'fgsm', eps)['adv_acc'],
                ifgsm_acc=adversarial_accuracy(model, dl, 'ifgsm', eps, steps=ifgsm_steps)['adv_acc'])
     df = ood_accuracy(model, dl, ood_kinds, ood_severities)
     out['ood_acc'] = float(df[df.kind == 'mean'].acc.iloc[0])
     return out
-
-def _s_ratio_late(model, original):
-    try: from weightnb.spectral import s_ratio_late_mean
-    except ImportError: return None
-    return float(s_ratio_late_mean(model, original))
 
 @dataclass
 class ProgressiveResult:
@@ -460,9 +563,10 @@ class ProgressiveResult:
     best_model: nn.Module
     results: list     # per round, the `PredictorResult` of every seed
 
+# %% ../nbs/20_predictors.ipynb #c087
 def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[int]=3,
                 dls=None,                 # `DataLoaders` (validation picks the best seed; test is reported)
-                robustness:bool=True,     # OOD / FGSM / I-FGSM on the test split (needs `weightnb.robustness`)
+                robustness:bool=True,     # OOD / FGSM / I-FGSM on the test split
                 eps:float=8/255,          # attack budget as a fraction of the pixel range
                 **kw,                     # passed to `train_predictor` (steps, batch_size, ...)
                )->ProgressiveResult:
@@ -471,23 +575,23 @@ def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[i
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     original, cur = target, target
     v0, t0 = evaluate(target, dls.val), evaluate(target, dls.test)
-    row0 = dict(round=0, val_acc=v0['acc'], test_acc_mean=t0['acc'], test_acc_std=0., recon=0., s_ratio_late_mean=_s_ratio_late(target, original))
+    row0 = dict(round=0, val_acc=v0['acc'], test_acc_mean=t0['acc'], test_acc_std=0., recon=0., s_ratio_late_mean=float(s_ratio_late_mean(target, original)))
     if robustness: row0.update(_robustness_metrics(target, dls.test, eps))
     rows, all_res, best_val = [row0], [], v0['acc']
     for r in range(1, rounds + 1):
         res = [train_predictor(cur, hidden, 'recon', dls, seed=s, **kw) for s in seeds]; all_res.append(res)
         accs = np.array([x.metrics['recon']['test_acc'] for x in res])
         best = max(res, key=lambda x: (x.metrics['recon']['val_acc'], -x.metrics['recon']['val_loss']))
-        row = dict(round=r, val_acc=best.metrics['recon']['val_acc'], test_acc_mean=float(accs.mean()), test_acc_std=float(accs.std()),
+        row = dict(round=r, val_acc=best.metrics['recon']['val_acc'], test_acc_mean=float(accs.mean()), test_acc_std=float(accs.std(ddof=1)) if len(accs) > 1 else 0.,
                    best_test_acc=best.metrics['recon']['test_acc'], recon=float(np.mean([x.metrics['recon']['recon'] for x in res])),
-                   cr=best.metrics['recon']['cr'], s_ratio_late_mean=_s_ratio_late(best.model, original))
+                   cr=best.metrics['recon']['cr'], s_ratio_late_mean=float(s_ratio_late_mean(best.model, original)))
         if robustness: row.update(_robustness_metrics(best.model, dls.test, eps))
         rows.append(row)
         if row['val_acc'] <= best_val: break      # no improvement: stop (this round is reported, not continued)
         best_val, cur = row['val_acc'], best.model
     return ProgressiveResult(rows, cur, all_res)
 
-# %% ../nbs/20_predictors.ipynb #c051
+# %% ../nbs/20_predictors.ipynb #c090
 @dataclass
 class Quantized:
     "A de-quantised copy of a module and its storage sizes."
