@@ -43,7 +43,7 @@ def _check_range(name:str, lo:float, hi:float, steps:int, min_steps:int=2):
     if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
         raise DashboardError(f"The {name} range is empty: 'from' ({lo}) must be below 'to' ({hi}).")
     if steps < min_steps: raise DashboardError(f"{name} needs at least {min_steps} steps, got {steps}.")
-    return [float(v) for v in np.round(np.linspace(lo, hi, int(steps)), 10)]
+    return np.linspace(lo, hi, int(steps)).tolist()
 
 def _csv_numbers(text:str, name:str, cast=float)->list:
     "Comma-separated numbers from a text control, or a `DashboardError` naming the control."
@@ -161,10 +161,13 @@ def _execute(self:Dashboard, job:_Job):
     try:
         points = self.plan(job.params)
         if not self._show(job, [], 0, len(points)): return
-        done = []
+        done, last = [], 0.
         for pt, r in self.iter_results(job, points):
             done.append((pt, r))
-            if not self._show(job, done, len(done), len(points)): return
+            if len(done) in (1, len(points)) or time.perf_counter() - last >= self.draw_every:   # cached points: few redraws
+                if not self._show(job, done, len(done), len(points)): return
+                last = time.perf_counter()
+        if job.cancelled.is_set(): return
         with self._lock:
             if job is self._job and not job.cancelled.is_set(): self.status.value = f'done: {len(done)} points'
     except Exception as e: self._fail(job, e)
@@ -174,6 +177,7 @@ def _execute(self:Dashboard, job:_Job):
             if job is self._job: self.stop_button.disabled = True
 
 Dashboard.iter_results, Dashboard._execute = _points, _execute
+Dashboard.draw_every = 0.2   # seconds between redraws while points stream in (the first and last point always draw)
 
 # %% ../nbs/40_dashboards.ipynb #c012
 def _show(self:Dashboard, job:_Job, done:list, i:int, n:int)->bool:
@@ -727,7 +731,7 @@ class SweepDashboard(Dashboard):
         return {h: predictors.compression_ratio(predictors.KernelPredictor(240, h), self.target) for h in hidden}
     def _show_crs(self):
         try: self.crs.value = 'CR: ' + ', '.join(f'h{h} → {c:.3f}' for h, c in self.compression_ratios(_csv_numbers(self.controls['hidden'].value, 'hidden', int)).items())
-        except DashboardError as e: self.crs.value = str(e)
+        except WeightnbError as e: self.crs.value = str(e)
 
 # %% ../nbs/40_dashboards.ipynb #c045
 def _sw_plan(self:SweepDashboard, p:dict)->list:
