@@ -4,122 +4,210 @@
 
 # %% ../nbs/11_landscape.ipynb #c003
 from __future__ import annotations
-import copy, math
+import copy, itertools, math
 from collections.abc import Mapping
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn, Tensor
+from torch.func import functional_call
 
-from .core import ConfigError, ShapeMismatchError, check_finite, module_device, seed_everything
-from .train import evaluate, reestimate_bn, preload_batches, eval_mode
-from .spectral import make_eval_fn
+from .core import (ConfigError, ShapeMismatchError, check_finite, load_state_dict_checked, module_device,
+                           state_dict_of)
+from .train import eval_mode, make_eval_fn, preload_batches, reestimate_bn
 
 # %% auto #0
-__all__ = ['NORMALIZATIONS', 'check_same_architecture', 'interpolate', 'plane', 'random_directions', 'random_plane']
+__all__ = ['NORMALIZATIONS', 'check_same_architecture', 'lerp_state', 'interpolate', 'evaluate_states', 'plane',
+           'random_directions', 'random_plane']
 
 # %% ../nbs/11_landscape.ipynb #c005
+def _compare(ref:Mapping, sd:Mapping, n_ref:str, n:str):
+    "Raise `ShapeMismatchError` naming the first tensor missing from one of two state dicts or shaped differently."
+    for k in list(ref) + [k for k in sd if k not in ref]:
+        if k not in sd or k not in ref:
+            raise ShapeMismatchError(f"Tensor '{k}' exists in {n_ref if k in ref else n} but not in {n if k in ref else n_ref}; "
+                                     "interpolation needs models of the same architecture.")
+        if ref[k].shape != sd[k].shape:
+            raise ShapeMismatchError(f"Tensor '{k}' has shape {tuple(ref[k].shape)} in {n_ref} but {tuple(sd[k].shape)} "
+                                     f"in {n}; interpolation needs models of the same architecture.")
+
 def check_same_architecture(*models:nn.Module|Mapping, # models or state dicts
+                            names:list[str]|None=None, # what to call them in messages (default 'model 0', 'model 1', ...)
                            )->list[dict[str, Tensor]]:
-    "The state dicts of `models`, after checking they have the same tensor names and shapes."
+    "The state dicts of `models`, after checking they are finite and have the same tensor names and shapes."
+    names = names or [f'model {i}' for i in range(len(models))]
     sds = []
-    for i, m in enumerate(models):
-        check_finite(m, f'model {i}')
-        sds.append({k: v.detach() for k, v in (m.state_dict() if isinstance(m, nn.Module) else dict(m)).items()})
-    ref = sds[0]
-    for i, sd in enumerate(sds):
+    for n, m in zip(names, models):
+        if not isinstance(m, (nn.Module, Mapping)):
+            raise ConfigError(f"{n} is a {type(m).__name__}; pass an nn.Module or its state dict (name -> tensor).")
+        check_finite(m, n); sd = {k: v.detach() for k, v in state_dict_of(m).items()}
         if not any(v.is_floating_point() for v in sd.values()):
-            raise ConfigError(f"Model {i} has no floating-point parameters or buffers (an empty model?); there is nothing to interpolate.")
-    for i, sd in enumerate(sds[1:], 1):
-        for k in list(ref) + [k for k in sd if k not in ref]:
-            if k not in sd or k not in ref:
-                raise ShapeMismatchError(f"Tensor '{k}' exists in model {0 if k in ref else i} but not in model {i if k in ref else 0}; "
-                                         "interpolation needs models of the same architecture.")
-            if ref[k].shape != sd[k].shape:
-                raise ShapeMismatchError(f"Tensor '{k}' has shape {tuple(ref[k].shape)} in model 0 but {tuple(sd[k].shape)} "
-                                         f"in model {i}; interpolation needs models of the same architecture.")
+            raise ConfigError(f"{n} has no floating-point parameters or buffers (an empty model?); there is nothing to interpolate.")
+        sds.append(sd)
+    for n, sd in zip(names[1:], sds[1:]): _compare(sds[0], sd, names[0], n)
     return sds
 
-# %% ../nbs/11_landscape.ipynb #c008
-def _targets(work:nn.Module)->dict[str, Tensor]:
-    return {k: v for k, v in work.state_dict(keep_vars=True).items()}
+# %% ../nbs/11_landscape.ipynb #a101
+def _template(objs:tuple, template:nn.Module|None, names:list[str])->nn.Module:
+    "`template`, else the first model in `objs`; a `ConfigError` when only state dicts were given."
+    template = template if template is not None else next((o for o in objs if isinstance(o, nn.Module)), None)
+    if not isinstance(template, nn.Module):
+        raise ConfigError(f"Only state dicts were given ({', '.join(names)}), so the architecture is unknown: pass "
+                          "template=<a model of that architecture> (its own weights are not used), or pass the models.")
+    return template
 
-def _recon_keys(sd:Mapping[str, Tensor], work:nn.Module)->list[str]:
+def _prepare(objs:tuple, template:nn.Module|None, names:list[str]):
+    "A working copy of the template and the inputs' state dicts cast to its dtypes, on its device."
+    sds = check_same_architecture(*objs, names=names)
+    work = copy.deepcopy(_template(objs, template, names)); tgt = work.state_dict()   # views: writes change `work`
+    _compare(tgt, sds[0], 'template', names[0])
+    return work, tgt, [{k: v.to(tgt[k]) for k, v in sd.items()} for sd in sds]
+
+def _as_model(obj:nn.Module|Mapping, template:nn.Module|None, name:str)->nn.Module:
+    "`obj` when it is a model, else a copy of the template holding the state dict `obj`."
+    if isinstance(obj, nn.Module): return obj
+    if not isinstance(obj, Mapping): raise ConfigError(f"{name} is a {type(obj).__name__}; pass an nn.Module or its state dict.")
+    return load_state_dict_checked(copy.deepcopy(_template((obj,), template, [name])), obj, where=name)
+
+# %% ../nbs/11_landscape.ipynb #c008
+@torch.no_grad()
+def lerp_state(sd_a:Mapping[str, Tensor],  # state dict at alpha = 0
+               sd_b:Mapping[str, Tensor],  # state dict at alpha = 1 (same names and shapes)
+               alpha:float,                # position on the line; outside [0, 1] extrapolates
+               sd_c:Mapping[str, Tensor]|None=None, # optional third state dict: the point is a + alpha (b - a) + beta (c - a)
+               beta:float=0.,              # weight of `sd_c`
+               out:dict[str, Tensor]|None=None, # tensors written in place (e.g. a model's `state_dict()`); default: new ones
+              )->dict[str, Tensor]:
+    "Affine combination of two or three state dicts; running variances never fall below the smallest end point's."
+    _compare(sd_a, sd_b, 'sd_a', 'sd_b'); _compare(sd_a, sd_c if sd_c is not None else sd_a, 'sd_a', 'sd_c')
+    out = {} if out is None else out
+    ends = [sd_a, sd_b] + ([sd_c] if sd_c is not None else [])
+    nearest = ends[max(range(len(ends)), key=lambda i: [1 - alpha - beta, alpha, beta][i])]
+    for k, a in sd_a.items():
+        t = out.setdefault(k, torch.empty_like(a))
+        if not a.is_floating_point(): t.copy_(nearest[k]); continue
+        torch.lerp(a, sd_b[k].to(a), float(alpha), out=t)
+        if sd_c is not None and beta: t.add_(sd_c[k].to(a) - a, alpha=float(beta))
+        if k.endswith('running_var'):
+            torch.maximum(t, torch.stack([e[k].to(a) for e in ends]).amin(0), out=t)
+    return out
+
+def _recon_keys(work:nn.Module)->list[str]:
+    "Names compared by the reconstruction error: conv weights, or every parameter of a model without conv layers."
     convs = [f'{n}.weight' for n, m in work.named_modules() if isinstance(m, nn.Conv2d)]
     return convs or [n for n, _ in work.named_parameters()]
 
-def _rmse(tgt:Mapping[str, Tensor], ref:Mapping[str, Tensor], keys)->float:
-    sq = sum(((tgt[k].detach().double() - ref[k].double()) ** 2).sum() for k in keys)
+def _rmse(sd:Mapping[str, Tensor], ref:Mapping[str, Tensor], keys)->float:
+    sq = sum(((sd[k].detach().double() - ref[k].double()) ** 2).sum() for k in keys)
     return math.sqrt(float(sq) / sum(ref[k].numel() for k in keys))
 
 # %% ../nbs/11_landscape.ipynb #c010
+def _check_bn(bn:str, bn_data, allowed:tuple):
+    if bn not in allowed: raise ConfigError(f"bn must be one of {allowed}, got {bn!r}.")
+    if bn == 'reestimate' and bn_data is None: raise ConfigError("bn='reestimate' needs bn_data (batches, e.g. the training loader).")
+
 @torch.no_grad()
-def interpolate(model_a:nn.Module,     # start (alpha = 0), e.g. the original network
-                model_b:nn.Module,     # end (alpha = 1), e.g. a reconstruction
+def interpolate(model_a:nn.Module|Mapping, # start (alpha = 0), e.g. the original network (a model or a state dict)
+                model_b:nn.Module|Mapping, # end (alpha = 1), e.g. a reconstruction
                 alphas:Iterable[float]=tuple(i / 20 for i in range(21)), # points on the line (may leave [0, 1])
                 eval_fn=None,          # callable model -> {'acc','loss'} or a loader / list of (x, y) batches
                 bn:str='interpolate',  # 'interpolate' or 'reestimate' the BatchNorm statistics
                 bn_data=None,          # batches for `bn='reestimate'` (e.g. training data)
                 bn_batches:int|None=None, # use only this many batches of `bn_data`
+                template:nn.Module|None=None, # architecture, device and dtype of the points (default: the first model)
+                points_per_pass:int=1, # > 1: that many points per vmapped forward pass (`evaluate_states`; see below)
                )->pd.DataFrame:
     "Loss, accuracy and reconstruction error vs `model_a` along the line from `model_a` to `model_b`."
-    if bn not in ('interpolate', 'reestimate'): raise ConfigError(f"bn must be 'interpolate' or 'reestimate', got {bn!r}.")
-    if bn == 'reestimate' and bn_data is None: raise ConfigError("bn='reestimate' needs bn_data (batches, e.g. the training loader).")
-    sa, sb = check_same_architecture(model_a, model_b)
-    device = module_device(model_a); sb = {k: v.to(device) for k, v in sb.items()}
-    fn = make_eval_fn(eval_fn, device)
-    if bn == 'reestimate': bn_data = preload_batches(bn_data, device, bn_batches)
-    work = copy.deepcopy(model_a); tgt = _targets(work); keys = _recon_keys(sa, work)
-    rows = []
-    for a in alphas:
-        a = float(a)
-        for k, t in tgt.items():
-            if t.is_floating_point(): torch.lerp(sa[k], sb[k], a, out=t.data)
-            else: t.data.copy_(sa[k] if a < 0.5 else sb[k])
-        if bn == 'reestimate': reestimate_bn(work, bn_data)
-        r = fn(work)
-        rows.append(dict(alpha=a, loss=r['loss'], acc=r['acc'], recon_error=_rmse(tgt, sa, keys)))
-    return pd.DataFrame(rows)
+    _check_bn(bn, bn_data, ('interpolate', 'reestimate'))
+    alphas = [float(a) for a in alphas]
+    if not alphas: raise ConfigError("alphas is empty; pass the points of the line, e.g. numpy.linspace(-0.5, 1.5, 21).")
+    if points_per_pass > 1 and bn != 'interpolate': raise ConfigError("points_per_pass > 1 needs bn='interpolate'.")
+    work, tgt, (sa, sb) = _prepare((model_a, model_b), template, ['model_a', 'model_b'])
+    device, keys, errs = module_device(work), _recon_keys(work), []
+    if points_per_pass > 1:
+        def points():
+            for a in alphas: s = lerp_state(sa, sb, a); errs.append(_rmse(s, sa, keys)); yield s
+        res = evaluate_states(work, points(), eval_fn, points_per_pass)
+    else:
+        fn, res = make_eval_fn(eval_fn, device), []
+        if bn == 'reestimate': bn_data = preload_batches(bn_data, device, bn_batches)
+        for a in alphas:
+            lerp_state(sa, sb, a, out=tgt); errs.append(_rmse(tgt, sa, keys))
+            if bn == 'reestimate': reestimate_bn(work, bn_data)
+            res.append(fn(work))
+    return pd.DataFrame([dict(alpha=a, loss=r['loss'], acc=r['acc'], recon_error=e) for a, r, e in zip(alphas, res, errs)])
+
+# %% ../nbs/11_landscape.ipynb #a108
+def _stack(states:list, like:Mapping[str, Tensor])->dict[str, Tensor]:
+    "Floating tensors of `states` stacked on a new first axis, in `like`'s dtypes and device."
+    for i, s in enumerate(states): check_finite(s, f'state {i}')
+    return {k: torch.stack([s[k].to(v) for s in states]) for k, v in like.items() if v.is_floating_point()}
+
+@torch.no_grad()
+def evaluate_states(model:nn.Module,   # the architecture; its device and dtype are used, its weights are not
+                    states:Iterable[Mapping[str, Tensor]], # state dicts of that architecture (e.g. from `lerp_state`)
+                    dl:Iterable,       # loader or list of (x, y) batches
+                    chunk:int=4,       # states evaluated together in one vmapped forward pass
+                   )->list[dict]:
+    "`evaluate` for many state dicts of one model, `chunk` at a time: `torch.vmap` over `functional_call`."
+    if dl is None or callable(dl): raise ConfigError("evaluate_states needs batches (a loader or a list of (x, y)), not a function.")
+    if not (isinstance(chunk, int) and chunk >= 1): raise ConfigError(f"chunk must be a positive int, got {chunk!r}.")
+    device, like = module_device(model), model.state_dict()
+    dtype = next((v.dtype for v in like.values() if v.is_floating_point()), torch.float32)
+    batches = [(x.to(dtype) if x.is_floating_point() else x, y) for x, y in preload_batches(dl, device)]
+    if not batches: raise ConfigError("evaluate_states got an empty loader.")
+    fixed = {k: v for k, v in like.items() if not v.is_floating_point()}
+    f = torch.vmap(lambda p, x: functional_call(model, {**p, **fixed}, (x,)), in_dims=(0, None))
+    it, out = iter(states), []
+    with eval_mode(model):
+        while part := list(itertools.islice(it, chunk)):
+            w, loss, correct, n = _stack(part, like), 0., 0, 0
+            for x, y in batches:
+                o = f(w, x).float()
+                loss = loss + F.cross_entropy(o.flatten(0, 1), y.repeat(len(part)), reduction='none').view(len(part), -1).double().sum(1)
+                correct = correct + (o.argmax(-1) == y).sum(1); n += len(y)
+            out += [dict(acc=c / n, loss=l / n, n=n) for c, l in zip(correct.tolist(), loss.tolist())]
+    return out
 
 # %% ../nbs/11_landscape.ipynb #c015
-@torch.no_grad()
-def plane(model_a:nn.Module, model_b:nn.Module, model_c:nn.Module, # the three models (same architecture)
-          grid:int|tuple=11,       # points per axis (spanning the models plus `margin`), or explicit (xs, ys) coordinates
-          eval_fn=None,            # callable model -> {'acc','loss'} or batches
-          margin:float=0.25,       # extra room around the three models, as a fraction of the span (int `grid` only)
-          bn:str='interpolate',    # 'interpolate' (affine combination) or 'reestimate' BN statistics
-          bn_data=None, bn_batches:int|None=None,
-         )->tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
-    "Loss and accuracy on a grid in the plane through three models, and the models' (x, y) coordinates."
-    if bn not in ('interpolate', 'reestimate'): raise ConfigError(f"bn must be 'interpolate' or 'reestimate', got {bn!r}.")
-    if bn == 'reestimate' and bn_data is None: raise ConfigError("bn='reestimate' needs bn_data (batches, e.g. the training loader).")
-    sa, sb, sc = check_same_architecture(model_a, model_b, model_c)
-    device = module_device(model_a); sb = {k: v.to(device) for k, v in sb.items()}; sc = {k: v.to(device) for k, v in sc.items()}
-    params = [n for n, _ in model_a.named_parameters()]
+def _plane_grid(sa, sb, sc, params:list[str], grid, margin:float):
+    "The models' (x, y) coordinates in their plane, and the grid's xs and ys."
     d1 = torch.cat([(sb[k] - sa[k]).flatten().double() for k in params]); d2 = torch.cat([(sc[k] - sa[k]).flatten().double() for k in params])
     bx = d1.norm(); e1 = d1 / bx; cx = d2 @ e1; cy = (d2 - cx * e1).norm()
     if bx < 1e-12 or cy < 1e-9 * max(float(d2.norm()), 1e-12):
         raise ConfigError("The three models are (nearly) collinear or identical; they do not span a plane.")
     bx, cx, cy = float(bx), float(cx), float(cy)
     coords = dict(a=(0., 0.), b=(bx, 0.), c=(cx, cy))
-    if isinstance(grid, int):
-        if grid < 1: raise ConfigError(f"grid must be >= 1 points per axis or (xs, ys), got {grid}.")
-        steps = grid; lo_x, hi_x, hi_y, lo_y = min(0., cx), max(bx, cx), cy, 0.
-        mx, my = margin * (hi_x - lo_x), margin * (hi_y - lo_y)
-        xs = torch.linspace(lo_x - mx, hi_x + mx, steps).tolist(); ys = torch.linspace(lo_y - my, hi_y + my, steps).tolist()
-    else: xs, ys = [float(v) for v in grid[0]], [float(v) for v in grid[1]]
-    fn = make_eval_fn(eval_fn, device)
+    if not isinstance(grid, int):
+        xs, ys = [float(v) for v in grid[0]], [float(v) for v in grid[1]]
+        if not xs or not ys: raise ConfigError("grid (xs, ys) has an empty axis; give at least one coordinate per axis.")
+        return coords, xs, ys
+    if grid < 1: raise ConfigError(f"grid must be >= 1 points per axis or (xs, ys), got {grid}.")
+    lo_x, hi_x = min(0., cx), max(bx, cx); mx, my = margin * (hi_x - lo_x), margin * cy
+    return coords, torch.linspace(lo_x - mx, hi_x + mx, grid).tolist(), torch.linspace(-my, cy + my, grid).tolist()
+
+@torch.no_grad()
+def plane(model_a:nn.Module|Mapping, model_b:nn.Module|Mapping, model_c:nn.Module|Mapping, # same architecture
+          grid:int|tuple=11,       # points per axis (spanning the models plus `margin`), or explicit (xs, ys) coordinates
+          eval_fn=None,            # callable model -> {'acc','loss'} or batches
+          margin:float=0.25,       # extra room around the three models, as a fraction of the span (int `grid` only)
+          bn:str='interpolate',    # 'interpolate' (affine combination) or 'reestimate' BN statistics
+          bn_data=None, bn_batches:int|None=None,
+          template:nn.Module|None=None, # architecture, device and dtype for state-dict inputs (default: the first model)
+         )->tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
+    "Loss and accuracy on a grid in the plane through three models, and the models' (x, y) coordinates."
+    _check_bn(bn, bn_data, ('interpolate', 'reestimate'))
+    work, tgt, (sa, sb, sc) = _prepare((model_a, model_b, model_c), template, ['model_a', 'model_b', 'model_c'])
+    coords, xs, ys = _plane_grid(sa, sb, sc, [n for n, _ in work.named_parameters()], grid, margin)
+    (bx, _), (cx, cy) = coords['b'], coords['c']
+    device = module_device(work); fn = make_eval_fn(eval_fn, device)
     if bn == 'reestimate': bn_data = preload_batches(bn_data, device, bn_batches)
-    work = copy.deepcopy(model_a); tgt = _targets(work)
-    diffs = {k: (sb[k] - sa[k], sc[k] - sa[k]) for k, v in sa.items() if v.is_floating_point()}
     rows = []
     for y in ys:
         for x in xs:
-            t = y / cy; s = (x - t * cx) / bx
-            for k, (db, dc) in diffs.items():
-                w = tgt[k].data; w.copy_(sa[k]); w.add_(db, alpha=s).add_(dc, alpha=t)
-                if k.endswith('running_var'): w.clamp_(min=0)
+            t = y / cy; lerp_state(sa, sb, (x - t * cx) / bx, sc, t, out=tgt)
             if bn == 'reestimate': reestimate_bn(work, bn_data)
             r = fn(work); rows.append(dict(x=x, y=y, loss=r['loss'], acc=r['acc']))
     return pd.DataFrame(rows), coords
@@ -142,7 +230,7 @@ def random_directions(model:nn.Module, # model around which the plane lies
     for _ in range(n):
         d = {}
         for k, w in params.items():
-            r = torch.randn(w.shape, generator=g, device=device, dtype=w.dtype)
+            r = torch.randn(w.shape, generator=g, device=device, dtype=torch.float32).to(w.dtype)  # same plane in any dtype
             if w.dim() < 2 and not include_1d: r.zero_()
             elif normalization == 'filter' and w.dim() >= 2:
                 r.mul_(w.flatten(1).norm(dim=1).view(-1, *[1] * (w.dim() - 1)) / (r.flatten(1).norm(dim=1).view(-1, *[1] * (w.dim() - 1)) + 1e-10))
@@ -155,8 +243,9 @@ def random_directions(model:nn.Module, # model around which the plane lies
         out.append(d)
     return out
 
+# %% ../nbs/11_landscape.ipynb #a113
 @torch.no_grad()
-def random_plane(model:nn.Module,      # centre of the plane
+def random_plane(model:nn.Module|Mapping, # centre of the plane (a model, or a state dict with `template`)
                  distance:float=1.,    # the grid spans [-distance, distance] in both directions
                  steps:int=11,         # grid points per axis
                  normalization:str|None='filter', # see `NORMALIZATIONS`
@@ -165,24 +254,22 @@ def random_plane(model:nn.Module,      # centre of the plane
                  seed:int=0,
                  bn:str='keep',        # 'keep' the model's BN statistics or 'reestimate' them at each point
                  bn_data=None, bn_batches:int|None=None,
+                 template:nn.Module|None=None, # architecture for a state-dict `model`
                 )->pd.DataFrame:
     "Loss and accuracy on a random two-dimensional plane around `model`: columns x, y, loss, acc."
-    if bn not in ('keep', 'reestimate'): raise ConfigError(f"bn must be 'keep' or 'reestimate', got {bn!r}.")
-    if bn == 'reestimate' and bn_data is None: raise ConfigError("bn='reestimate' needs bn_data (batches, e.g. the training loader).")
-    check_finite(model); device = module_device(model)
+    _check_bn(bn, bn_data, ('keep', 'reestimate'))
+    if not (isinstance(steps, int) and steps >= 1): raise ConfigError(f"steps must be a positive int, got {steps!r}.")
+    if not (math.isfinite(distance) and distance >= 0): raise ConfigError(f"distance must be a finite number >= 0, got {distance!r}.")
+    model = check_finite(_as_model(model, template, 'model')); device = module_device(model)
     d1, d2 = random_directions(model, 2, normalization, include_1d, seed)
     fn = make_eval_fn(eval_fn, device)
     if bn == 'reestimate': bn_data = preload_batches(bn_data, device, bn_batches)
-    work = copy.deepcopy(model); tgt = _targets(work)
-    centre = {k: p.detach().clone() for k, p in model.named_parameters()}
-    buffers = {k: b.detach().clone() for k, b in model.named_buffers()}
+    work = copy.deepcopy(model); tgt = work.state_dict()
+    centre = {k: p.detach() for k, p in model.named_parameters()}
     coords = torch.linspace(-distance, distance, steps).tolist(); rows = []
     for y in coords:
         for x in coords:
-            for k, w0 in centre.items():
-                w = tgt[k].data; w.copy_(w0); w.add_(d1[k], alpha=x).add_(d2[k], alpha=y)
+            for k, w0 in centre.items(): torch.add(w0, d1[k], alpha=x, out=tgt[k]).add_(d2[k], alpha=y)
             if bn == 'reestimate': reestimate_bn(work, bn_data)
             r = fn(work); rows.append(dict(x=x, y=y, loss=r['loss'], acc=r['acc']))
-    if bn == 'reestimate':
-        for k, b in buffers.items(): tgt[k].data.copy_(b)
     return pd.DataFrame(rows)

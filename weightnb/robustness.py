@@ -59,6 +59,7 @@ def fgsm(model:nn.Module,  # classifier (evaluated in eval mode)
         )->Tensor:
     "Fast gradient sign attack: x + eps·sign(∇ₓ loss), clamped to the valid pixel range."
     if eps < 0: raise ConfigError(f"eps must be >= 0, got {eps}.")
+    check_finite(model)
     lo, hi = _bounds(bounds, x); e = eps * (hi - lo)
     with eval_mode(model): g = _input_grad(model, x, y, loss_fn)
     return torch.maximum(torch.minimum(x.detach() + e * g.sign(), hi), lo)
@@ -71,6 +72,7 @@ def ifgsm(model:nn.Module, x:Tensor, y:Tensor,
          )->Tensor:
     "Iterative FGSM: `steps` signed-gradient steps projected onto the eps-ball and the valid pixel range."
     if eps < 0 or steps < 1: raise ConfigError(f"Need eps >= 0 and steps >= 1, got eps={eps}, steps={steps}.")
+    check_finite(model)
     lo, hi = _bounds(bounds, x); scale = hi - lo
     a = (2.5 * eps / steps if step_size is None else step_size) * scale
     x0 = x.detach(); lo_b, hi_b = torch.maximum(x0 - eps * scale, lo), torch.minimum(x0 + eps * scale, hi)
@@ -82,6 +84,10 @@ def ifgsm(model:nn.Module, x:Tensor, y:Tensor,
 
 # %% ../nbs/12_robustness.ipynb #c013
 ATTACKS = {'fgsm': fgsm, 'ifgsm': ifgsm}
+
+def _float_dtype(model:nn.Module)->torch.dtype:
+    "The dtype of `model`'s first floating parameter: images are cast to it."
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 def adversarial_accuracy(model:nn.Module,  # classifier
                          dl:Iterable,      # loader or list of (x, y) batches
@@ -98,7 +104,7 @@ def adversarial_accuracy(model:nn.Module,  # classifier
     clean = adv = n = 0
     with eval_mode(model):
         for xb, yb in dl:
-            xb, yb = xb.to(device), yb.to(device)
+            xb, yb = xb.to(device, _float_dtype(model)), yb.to(device)
             xa = fn(model, xb, yb, eps, bounds=bounds, **kwargs)
             with torch.no_grad():
                 clean += (model(xb).argmax(1) == yb).sum().item(); adv += (model(xa).argmax(1) == yb).sum().item()
@@ -133,6 +139,7 @@ def _pixelate(p:Tensor, c:float)->Tensor:
     h, w = p.shape[-2:]; small = (max(1, int(h * c)), max(1, int(w * c)))
     return F.interpolate(F.interpolate(p, size=small, mode='area'), size=(h, w), mode='nearest')
 
+# %% ../nbs/12_robustness.ipynb #a101
 def corrupt(x:Tensor,         # normalised images (N, C, H, W)
             kind:str,         # one of `CORRUPTIONS`
             severity:int=1,   # 1 (mild) to 5 (strong)
@@ -158,8 +165,20 @@ def corrupt(x:Tensor,         # normalised images (N, C, H, W)
     return from_pixels(p.clamp(0, 1), bounds)
 
 # %% ../nbs/12_robustness.ipynb #c020
+def _ood_grid(kinds, severities)->tuple[list[str], list[int]]:
+    "The corruption kinds and severities, checked: none empty, every kind known, every severity 1 to 5."
+    kinds = list(CORRUPTIONS) if kinds is None else [kinds] if isinstance(kinds, str) else list(kinds)
+    severities = [severities] if isinstance(severities, int) else list(severities)
+    if not kinds or not severities:
+        raise ConfigError(f"{'kinds' if not kinds else 'severities'} is empty; pass at least one (kinds from {list(CORRUPTIONS)}, "
+                          "severities from 1 to 5), or leave it out for all.")
+    if bad := [k for k in kinds if k not in CORRUPTIONS]: raise ConfigError(f"kind must be one of {list(CORRUPTIONS)}, got {bad[0]!r}.")
+    if bad := [s for s in severities if s not in (1, 2, 3, 4, 5)]:
+        raise ConfigError(f"severities must be integers from 1 to 5, got {bad[0]!r}.")
+    return kinds, severities
+
 @torch.no_grad()
-def ood_accuracy(model:nn.Module,        # classifier
+def ood_accuracy(model:nn.Module,        # classifier (its device and dtype are used)
                  dl:Iterable,            # loader or list of (x, y) normalised batches
                  kinds:Iterable[str]|None=None, # default: all of `CORRUPTIONS`
                  severities:Iterable[int]=(1, 2, 3, 4, 5),
@@ -167,12 +186,9 @@ def ood_accuracy(model:nn.Module,        # classifier
                  seed:int=0,
                 )->pd.DataFrame:
     "Accuracy and loss under each corruption and severity: columns kind, severity, acc, loss (+ a 'mean' row)."
-    check_finite(model); device = module_device(model)
-    kinds = list(CORRUPTIONS) if kinds is None else list(kinds)
-    for k in kinds:
-        if k not in CORRUPTIONS: raise ConfigError(f"kind must be one of {list(CORRUPTIONS)}, got {k!r}.")
+    check_finite(model); device = module_device(model); kinds, severities = _ood_grid(kinds, severities)
     if bounds is None: bounds = bounds_of(dl)
-    batches = [(xb.to(device), yb.to(device)) for xb, yb in dl]
+    batches = [(xb.to(device, _float_dtype(model)), yb.to(device)) for xb, yb in dl]
     if not batches: raise ConfigError("ood_accuracy got an empty loader.")
     rows = []
     with eval_mode(model):

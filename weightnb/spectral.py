@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy, math
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pandas as pd
 import torch
@@ -15,12 +15,12 @@ from torch import nn, Tensor
 
 from .core import (ConfigError, NoConvLayerError, UnsupportedLayerError, ShapeMismatchError, NonFiniteWeightsError,
                            conv_layers, state_dict_of, check_finite, module_device)
-from .train import evaluate, preload_batches
+from .train import make_eval_fn
 
 # %% auto #0
 __all__ = ['LOWPASS_VARIANTS', 's_ratios', 's_ratio', 'select_layers', 's_ratio_per_layer', 's_ratio_diff', 's_ratio_late_mean',
            'gaussian_lowpass_along', 'lowpass', 'modulate_singular_values', 'lowpass_model', 'modulate_model',
-           'layer_groups', 'make_eval_fn', 'frequency_sweep', 'sv_sweep']
+           'layer_groups', 'frequency_sweep', 'sv_sweep']
 
 # %% ../nbs/10_spectral.ipynb #c006
 def _ratio_from_sv(sv:Tensor)->Tensor:
@@ -120,6 +120,11 @@ def s_ratio_late_mean(a, b, layers=None, dtype=torch.float64)->float:
 # %% ../nbs/10_spectral.ipynb #c016
 LOWPASS_VARIANTS = ('spatial2d', 'flat1d', 'in_channel')
 
+def _check_finite_weight(w:Tensor):
+    if not torch.isfinite(w).all():
+        raise NonFiniteWeightsError(f"The weight of shape {tuple(w.shape)} has {int((~torch.isfinite(w)).sum())} NaN/inf values; "
+                                    "filtering it would spread them. Retrain or reload the model.")
+
 def _freq_index(n:int, centered:bool, device)->Tensor:
     f = torch.fft.fftfreq(n, d=1 / n, device=device).abs() if centered else torch.arange(n, device=device, dtype=torch.float32)
     return f.float()
@@ -147,6 +152,7 @@ def lowpass(w:Tensor,               # conv weight (c_out, c_in, k, k)
            )->Tensor:
     "Gaussian low-pass filtered copy of a conv weight, along the axes named by `variant`."
     if w.dim() != 4: raise ShapeMismatchError(f"lowpass needs a conv weight (c_out, c_in, k, k), got shape {tuple(w.shape)}.")
+    _check_finite_weight(w)
     if variant == 'spatial2d': return gaussian_lowpass_along(w, (2, 3), d0, centered)
     if variant == 'flat1d': return gaussian_lowpass_along(w.flatten(2), (2,), d0, centered).view_as(w)
     if variant == 'in_channel': return gaussian_lowpass_along(w, (1,), d0, centered)
@@ -160,6 +166,8 @@ def modulate_singular_values(w:Tensor,  # conv (c_out, c_in, k, k) or linear wei
                             )->Tensor:
     "Copy of `w` with its `n_last` smallest singular values (of the c_out × rest view) multiplied by `factor`."
     if n_last < 0: raise ConfigError(f"n_last must be >= 0, got {n_last}.")
+    if not math.isfinite(factor): raise ConfigError(f"factor must be a finite number, got {factor}.")
+    _check_finite_weight(w)
     mats = w.flatten(2) if batched else w.flatten(1)
     u, s, vh = torch.linalg.svd(mats.double(), full_matrices=False)
     k = s.shape[-1]; scale = torch.ones(k, dtype=s.dtype, device=s.device)
@@ -188,6 +196,7 @@ def _write_convs(model:nn.Module, weights:Mapping[str, Tensor]):
     for n, w in weights.items(): mods[n].weight.copy_(w)
     return model
 
+# %% ../nbs/10_spectral.ipynb #a101
 def lowpass_model(model:nn.Module,     # model to filter (left unchanged)
                   d0:float,            # cutoff
                   layers=None,         # conv names or module prefixes (default: every conv layer)
@@ -228,26 +237,18 @@ def layer_groups(model:nn.Module,  # any model with conv layers
     return groups
 
 # %% ../nbs/10_spectral.ipynb #c029
-def make_eval_fn(eval_fn, # callable model -> {'acc', 'loss', ...}, or a loader / list of (x, y) batches
-                 device=None, # where batches are preloaded (default: cpu)
-                )->Callable[[nn.Module], dict]:
-    "A function model -> {'acc', 'loss', 'n'}; batches are moved to `device` once."
-    if callable(eval_fn) and not isinstance(eval_fn, (list, tuple, torch.utils.data.DataLoader)): return eval_fn
-    if eval_fn is None: raise ConfigError("Pass eval_fn: a callable model -> {'acc','loss'} or a loader / list of (x, y) batches.")
-    batches = preload_batches(eval_fn, device or 'cpu')
-    return lambda model: evaluate(model, batches)
-
 def _resolve_groups(model, groups)->OrderedDict[str, list[str]]:
-    if groups is None or isinstance(groups, str):
-        return layer_groups(model, groups or 'stage')
-    if isinstance(groups, Mapping): return OrderedDict((g, select_layers(model, ns)) for g, ns in groups.items())
-    return OrderedDict((g, select_layers(model, g)) for g in groups)
+    if groups is None or isinstance(groups, str): out = layer_groups(model, groups or 'stage')
+    elif isinstance(groups, Mapping): out = OrderedDict((g, select_layers(model, ns)) for g, ns in groups.items())
+    else: out = OrderedDict((g, select_layers(model, g)) for g in groups)
+    if not out or not all(out.values()):
+        raise ConfigError(f"groups selects no conv layer ({groups!r}); pass 'stage', 'block', 'layer', module names or {{name: layers}}.")
+    return out
 
 @torch.no_grad()
 def _sweep(model, settings, groups, eval_fn, make_weights, col):
-    check_finite(model)
+    check_finite(model); groups = _resolve_groups(model, groups)
     work = copy.deepcopy(model); fn = make_eval_fn(eval_fn, module_device(model))
-    groups = _resolve_groups(model, groups)
     convs = OrderedDict((n, w.detach().clone()) for n, w in _conv_weights(work).items())
     base = fn(work)
     rows = [dict(group='baseline', **{col: float('nan')}, acc=base['acc'], loss=base['loss'])]
@@ -259,7 +260,15 @@ def _sweep(model, settings, groups, eval_fn, make_weights, col):
         _write_convs(work, {n: convs[n] for n in names})
     return pd.DataFrame(rows)
 
-def frequency_sweep(model:nn.Module,   # model to analyse (left unchanged)
+def _settings(values, name:str, ok, rule:str)->list[float]:
+    "The sweep settings as floats, refusing an empty list or a value breaking `rule`."
+    values = [float(v) for v in values]
+    if not values: raise ConfigError(f"{name} is empty; pass at least one value to sweep.")
+    if bad := [v for v in values if not ok(v)]: raise ConfigError(f"{name} must be {rule}; got {bad[0]}.")
+    return values
+
+# %% ../nbs/10_spectral.ipynb #a102
+def frequency_sweep(model:nn.Module,   # model to analyse (left unchanged; its device and dtype are used)
                     d0s:Iterable[float], # cutoffs to try
                     groups=None,       # 'stage' / 'block' / 'layer', a list of module names, or {name: layers}
                     eval_fn=None,      # callable model -> {'acc','loss'} or batches
@@ -268,14 +277,17 @@ def frequency_sweep(model:nn.Module,   # model to analyse (left unchanged)
                    )->pd.DataFrame:
     "Accuracy and loss with one group low-pass filtered at a time: columns group, d0, acc, loss (+ baseline row)."
     if variant not in LOWPASS_VARIANTS: raise ConfigError(f"variant must be one of {LOWPASS_VARIANTS}, got {variant!r}.")
-    df = _sweep(model, list(d0s), groups, eval_fn, lambda c, ns, d0: _lowpass_weights(c, ns, d0, variant, centered), 'd0')
+    d0s = _settings(d0s, 'd0s', lambda v: v > 0, 'cutoffs > 0 (inf leaves the weights unchanged)')
+    df = _sweep(model, d0s, groups, eval_fn, lambda c, ns, d0: _lowpass_weights(c, ns, d0, variant, centered), 'd0')
     df.insert(1, 'variant', variant); return df
 
-def sv_sweep(model:nn.Module,          # model to analyse (left unchanged)
+def sv_sweep(model:nn.Module,          # model to analyse (left unchanged; its device and dtype are used)
              factors:Iterable[float],  # multipliers of the smallest singular values
              groups=None,              # as in `frequency_sweep`
              eval_fn=None,             # callable model -> {'acc','loss'} or batches
              n_last:int=15,            # how many singular values per layer
             )->pd.DataFrame:
     "Accuracy and loss with one group's smallest singular values scaled at a time: group, factor, acc, loss (+ baseline)."
-    return _sweep(model, list(factors), groups, eval_fn, lambda c, ns, f: _modulated_weights(c, ns, n_last, f), 'factor')
+    factors = _settings(factors, 'factors', math.isfinite, 'finite numbers')
+    if n_last < 0: raise ConfigError(f"n_last must be >= 0, got {n_last}.")
+    return _sweep(model, factors, groups, eval_fn, lambda c, ns, f: _modulated_weights(c, ns, n_last, f), 'factor')
