@@ -210,6 +210,7 @@ def mean_sd(vals:Sequence[float], scale:float=100, digits:int=2, missing:str='no
 def sd_note(ns:Iterable[int]|int)->str:
     "The sentence every table with ± carries: what ± is and over how many seeds."
     ns = sorted({ns} if isinstance(ns, int) else set(ns))
+    if ns == [1]: return 'One seed per value, so no ± is given.'
     n = ' or '.join(map(str, ns)) if ns else '?'
     return f'± is the sample standard deviation (n − 1 in the denominator) over n = {n} seeds; a value without ± is a single run.'
 
