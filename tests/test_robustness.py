@@ -1,5 +1,5 @@
 "Tests for weightnb.robustness: attacks respect budgets and pixel bounds, corruptions are pixel-space operations."
-import numpy as np, pytest, torch
+import pytest, torch
 from torch import nn
 torch.set_num_threads(1)  # the test machine is shared; one thread avoids oversubscription
 from hypothesis import given, settings, strategies as st
@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from weightnb.core import ConfigError
 from weightnb.data import ImageTensors, make_loader, normalize
 from weightnb.robustness import (fgsm, ifgsm, adversarial_accuracy, corrupt, CORRUPTIONS, ood_accuracy,
-                                 to_pixels, from_pixels)
+                                 to_pixels)
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 

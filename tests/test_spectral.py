@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from weightnb.core import NoConvLayerError, UnsupportedLayerError, NonFiniteWeightsError, ConfigError, ShapeMismatchError
 from weightnb.models import resnet20, resnet56, zoo_cnn_small
-from weightnb.spectral import (s_ratio, s_ratios, s_ratio_per_layer, s_ratio_diff, s_ratio_late_mean, lowpass,
+from weightnb.spectral import (s_ratio, s_ratio_per_layer, s_ratio_diff, s_ratio_late_mean, lowpass,
                                LOWPASS_VARIANTS, lowpass_model, modulate_singular_values, modulate_model,
                                layer_groups, frequency_sweep, sv_sweep)
 
