@@ -102,6 +102,8 @@ def _widget(self:Dashboard):
         self._controls_box = W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow='row wrap'))
         bar = W.HBox([self.run_button, self.stop_button, self.progress, self.status])
         self._widget = W.VBox([self._controls_box, bar, self.message, self.figure, *self.extra_widgets()])
+        self._widget.add_class(f'weightnb-{type(self).__name__.lower()}')   # CSS hooks for browser tests
+        for k, w in self.controls.items(): w.add_class(f'weightnb-control-{k}')
         self._update_visibility()
     return self._widget
 
@@ -588,7 +590,8 @@ def similarity_figure(sim:np.ndarray, labels:list[str], # square or rectangular 
 
 def _source_rows(source, frame:pd.DataFrame|None)->tuple[pd.DataFrame, Callable]:
     "A frame with one row per model and a loader row -> state dict, from a Zoo or a list / mapping of state dicts."
-    if isinstance(source, zoo.Zoo) or hasattr(source, 'frame'): return source.frame(), lambda row: load_weights(row['path'])
+    if isinstance(source, zoo.Zoo) or hasattr(source, 'frame'):   # a zoo folder or packed file: read through its members
+        return source.frame(), lambda row: source[row['model']].state_dict(int(row['epoch']))
     sds = dict(source) if isinstance(source, Mapping) else {f'model {i}': sd for i, sd in enumerate(source)}
     sds = {k: (v.state_dict() if isinstance(v, nn.Module) else v) for k, v in sds.items()}
     df = frame.copy() if frame is not None else pd.DataFrame(index=range(len(sds)))
