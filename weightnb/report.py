@@ -23,10 +23,11 @@ from .landscape import interpolate
 from .predictors import train_predictor
 from .zoo import Zoo
 from .rebasin import permutation_spec, weight_matching, apply_permutation
+from .probe import flat_weights, layer_stats, probe_zoo
 
 # %% auto #0
 __all__ = ['DemoConfig', 'Section', 'predictor_section', 'spectral_section', 'landscape_section', 'loss_barrier', 'zoo_section',
-           'environment', 'write_report', 'run_demo', 'summary']
+           'probe_section', 'environment', 'write_report', 'run_demo', 'summary']
 
 # %% ../nbs/91_report.ipynb #c005
 @dataclass
@@ -171,6 +172,15 @@ def zoo_section(zoo:Zoo, test_batches:list, cfg:DemoConfig)->Section:
                    {'loss barriers': df})
 
 # %% ../nbs/91_report.ipynb #c020
+def probe_section(zoo:Zoo, targets=('test_acc', 'epoch', 'ggap'))->Section:
+    "Test R² of linear probes from W and s(W) over the zoo's checkpoints (splits by model)."
+    df = probe_zoo(zoo, {'W (flattened weights)': flat_weights, 's(W) (layer statistics)': layer_stats}, targets)
+    fig = go.Figure([go.Bar(name=t, x=list(df.index), y=df[t]) for t in df.columns])
+    fig.update_layout(barmode='group', title='Linear probes on the zoo: test R² per target', yaxis_title='R²', height=380)
+    text = f"Ridge probes over every checkpoint of {len(zoo)} zoo members, split 70/15/15 by model; R² on test members."
+    return Section('Zoo probe', text, df.to_dict(), [fig], {'test R²': df.reset_index()})
+
+# %% ../nbs/91_report.ipynb #c022
 def environment()->dict:
     "Versions, device and threads: written next to every result."
     return dict(weightnb=weightnb.__version__, torch=torch.__version__, python=platform.python_version(),
@@ -205,7 +215,7 @@ def write_report(sections:list[Section], # what to show, in order
     write_text_atomic(out / 'results.json', json.dumps(results, indent=1, default=float))
     return out / 'report.html'
 
-# %% ../nbs/91_report.ipynb #c023
+# %% ../nbs/91_report.ipynb #c025
 def _check_inputs(cfg:DemoConfig):
     for what, p in (('reference model', cfg.model), ('zoo', cfg.zoo)):
         if not Path(p).exists():
@@ -222,18 +232,20 @@ def run_demo(cfg:DemoConfig|None=None, # budgets and inputs (default: `DemoConfi
     target = load_model(cfg.model).to(device)
     dls = dataloaders(cfg.dataset, batch_size=128, n_train=cfg.n_train, n_val=cfg.n_val, n_test=cfg.n_test, seed=cfg.seed)
     val, test = preload_batches(dls.val, device), preload_batches(dls.test, device)
-    steps = ['predictors', 'spectral', 'landscape', 'zoo']
+    steps = ['predictors', 'spectral', 'landscape', 'zoo', 'probe']
     bar = tqdm(total=len(steps), desc='demo', disable=not progress)
     sections = []
     pred, models = _timed(predictor_section, target, dls, cfg, device, progress); sections.append(pred); bar.update()
     sections.append(_timed(spectral_section, models, val, cfg)); bar.update()
     sections.append(_timed(landscape_section, models['original'], models['decoupled'], test, cfg)); bar.update()
-    sections.append(_timed(zoo_section, Zoo(cfg.zoo), test, cfg)); bar.update(); bar.close()
+    zoo = Zoo(cfg.zoo)
+    sections.append(_timed(zoo_section, zoo, test, cfg)); bar.update()
+    sections.append(_timed(probe_section, zoo)); bar.update(); bar.close()
     path = write_report(sections, out_dir, dict(asdict(cfg), device=str(device)))
     return dict(report=str(path), results=str(Path(out_dir) / 'results.json'),
                 sections={s.title: s.numbers for s in sections}, seconds={s.title: s.seconds for s in sections})
 
-# %% ../nbs/91_report.ipynb #c025
+# %% ../nbs/91_report.ipynb #c027
 def summary(res:dict)->str:
     "A one-screen text summary of `run_demo`'s result."
     s = res['sections']; p = s['Predictors']; acc = p['test_acc']
@@ -244,6 +256,7 @@ def summary(res:dict)->str:
              f"singular values {100*s['Spectral analysis']['sv_best_gain']:+.2f} pt",
              f"Interpolation original → decoupled: max test loss {s['Loss landscape']['max_loss']:.3f}",
              f"Zoo loss barrier before → after weight matching: {s['Model zoo and re-basin']['mean_barrier_before']:.3f} → "
-             f"{s['Model zoo and re-basin']['mean_barrier_after']:.3f}"]
+             f"{s['Model zoo and re-basin']['mean_barrier_after']:.3f}",
+             "Zoo probe, test R² of test accuracy: " + ', '.join(f"{k} {v:.3f}" for k, v in s['Zoo probe']['test_acc'].items())]
     lines += [f"({sum(res['seconds'].values()):.0f} s) Report: {res['report']}  numbers: {res['results']}"]
     return '\n'.join(lines)
