@@ -271,8 +271,8 @@ def render_long(out:Path, F:dict, c:dict, orig:dict)->list[str]:
     if at10:
         hs = sorted(at10)
         wins = [h for h in hs if _mean(at10[h]['dec']) > _mean(at10[h]['recon'])]
-        gap = lambda v: ' / '.join(f'{o - 100*_mean(v[h]):.1f}' for h in hs)
-        pg = lambda i: ' / '.join(f"{PAPER['original'] - PAPER['t2'][h][i]:.1f}" for h in hs if h in PAPER['t2'])
+        gap = lambda v: ' / '.join(f'{o - 100*_mean(v[h]):.2f}' for h in hs)
+        pg = lambda i: ' / '.join(f"{PAPER['original'] - PAPER['t2'][h][i]:.2f}" for h in hs if h in PAPER['t2'])
         sd25 = [statistics.stdev(v) * 100 for h in hs for m in ('recon', 'decoupled')
                 if len(v := [_m(F[f'{m}_h{h}_s{s}'])['test_acc'] for s in c['seeds'] if f'{m}_h{h}_s{s}' in F]) > 1]
         sd10 = [statistics.stdev(at10[h][m]) * 100 for h in hs for m in ('recon', 'dec') if len(at10[h][m]) > 1]
