@@ -99,3 +99,26 @@ def test_ray_executor_local_instance(tmp_path, clean_zoo, monkeypatch):
         raise
     assert not ray.is_initialized()                   # the Ray instance it started was shut down
     assert len(zoo) == N and _weights(tmp_path / 'zoo') == _weights(clean_zoo)
+
+def test_pack_unpack_round_trip_is_bit_exact(tmp_path, clean_zoo):
+    import pandas as pd
+    zoo = Zoo(clean_zoo)
+    pz = Zoo(zoo.pack(tmp_path / 'zoo.safetensors'))
+    assert pz.packed is not None and pz.names == zoo.names and pz.spec == zoo.spec
+    pd.testing.assert_frame_equal(pz.frame().drop(columns='path'), zoo.frame().drop(columns='path'))
+    for a, b in zip(zoo, pz):
+        assert a.config == b.config and a.metrics == b.metrics and a.status == b.status and a.epochs == b.epochs
+    back = pz.unpack(tmp_path / 'back')
+    files = lambda root: {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file() and p.name != '.lock'}
+    assert files(back.path) == files(clean_zoo)       # every file, byte for byte (index and spec included)
+    with pytest.raises(ConfigError, match='read-only'): pz[0].write_config({})
+
+def test_committed_packed_reference_zoo():
+    "The shared reference zoo is one packed file (its folder is not in git) and reads as the folder did."
+    zoo = Zoo(Path(__file__).resolve().parent.parent / 'bench' / 'results' / 'zoo_fmnist_small.safetensors')
+    df = zoo.frame()
+    assert len(zoo) == 120 and len(df) == 720 and sorted(set(df.epoch)) == [0, 1, 2, 3, 4, 5]
+    final = df[df.epoch == 5].test_acc
+    assert [f'{v:.3f}' for v in (final.min(), final.median(), final.max())] == ['0.099', '0.718', '0.795']  # as in zoo.md
+    m = zoo['model_0081'].model(5).eval()
+    assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/31_rebasin.ipynb #c003
 from __future__ import annotations
-import copy, json, math, operator
+import copy, math, operator, os, shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -12,15 +12,23 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn, Tensor
+from torch.fx.passes.shape_prop import ShapeProp
+from scipy.optimize import linear_sum_assignment
+from tqdm.auto import tqdm
+from fastcore.basics import patch
 
 from .core import (ConfigError, ShapeMismatchError, UnsupportedLayerError, CheckpointError,
-                           state_dict_of, load_weights, save_weights, weight_metadata)
+                           state_dict_of, load_weights, check_finite, write_text_atomic)
+from .models import ZooCNN
+from .zoo import Zoo, write_zoo_index, INCOMPLETE
 
 # %% auto #0
-__all__ = ['PermutationSpec', 'apply_permutation', 'random_permutation', 'permutation_spec', 'WeightMatch', 'weight_matching',
-           'align', 'align_zoo']
+__all__ = ['ELEMENTWISE_MODULES', 'MODULE_RULES', 'FUNCTION_RULES', 'SPEC_BUILDERS', 'PermutationSpec', 'apply_permutation',
+           'random_permutation', 'derive_permutation_spec', 'zoo_cnn_spec', 'permutation_spec', 'WeightMatch',
+           'weight_matching', 'align', 'align_zoo']
 
 # %% ../nbs/31_rebasin.ipynb #c005
 def _entry(e, key):
@@ -45,59 +53,63 @@ class PermutationSpec:
             for p, _ in parts:
                 if p == c: raise ConfigError(f"Composite '{c}' cannot contain itself.")
         self._occ = None
-
-    @property
-    def perms(self)->list[str]:
-        "Names of the free permutations, in order of first appearance."
-        out = {}
-        for es in self.axes.values():
-            for e in es:
-                if e is not None:
-                    for f, _ in self.segments(e[0]): out[f] = None
-        return list(out)
-
-    def segments(self, name:str)->list[tuple[str, Tensor|None]]:
-        "Free permutations making up `name` and the positions (None: all) each one moves."
-        if name not in self.composites: return [(name, None)]
-        out = []
-        for part, pos in self.composites[name]:
-            pos = torch.tensor(pos, dtype=torch.long)
-            out += [(f, pos if sub is None else pos[sub]) for f, sub in self.segments(part)]
-        return out
-
-    def occurrences(self)->dict[str, list]:
-        "Free permutation -> [(key, axis, block, positions)] of every place it acts."
-        if self._occ is None:
-            self._occ = {}
-            for k, es in self.axes.items():
-                for ax, e in enumerate(es):
-                    if e is None: continue
-                    for f, pos in self.segments(e[0]): self._occ.setdefault(f, []).append((k, ax, e[1], pos))
-        return self._occ
-
-    def sizes(self, sd:Mapping)->dict[str, int]:
-        "Size of every free permutation, checked against the tensor shapes of `sd`."
-        out = {}
-        for f, occ in self.occurrences().items():
-            for k, ax, block, pos in occ:
-                if k not in sd: raise ShapeMismatchError(f"The permutation spec names '{k}', which is not in the state dict; "
-                                                         "derive the spec from the same architecture.")
-                shape = sd[k].shape
-                if len(shape) != len(self.axes[k]):
-                    raise ShapeMismatchError(f"'{k}' has {len(shape)} axes but the spec gives {len(self.axes[k])}.")
-                if shape[ax] % block: raise ShapeMismatchError(f"Axis {ax} of '{k}' ({shape[ax]}) is not a multiple of block {block}.")
-                n_rows = shape[ax] // block
-                n = n_rows if pos is None else len(pos)
-                if pos is not None and int(pos.max()) >= n_rows:
-                    raise ShapeMismatchError(f"Composite positions up to {int(pos.max())} exceed axis {ax} of '{k}' ({n_rows} channels).")
-                if out.setdefault(f, n) != n:
-                    raise ShapeMismatchError(f"Permutation '{f}' has size {out[f]} elsewhere but {n} on axis {ax} of '{k}'.")
-        return out
-
     def __repr__(self):
         occ = self.occurrences()
         return (f"PermutationSpec({len(occ)} permutations over {sum(any(es) for es in self.axes.values())} of "
                 f"{len(self.axes)} tensors, {len(self.composites)} composite axes)")
+
+# %% ../nbs/31_rebasin.ipynb #c005b
+@patch(as_prop=True)
+def perms(self:PermutationSpec)->list[str]:
+    "Names of the free permutations, in order of first appearance."
+    out = {}
+    for es in self.axes.values():
+        for e in es:
+            if e is not None:
+                for f, _ in self.segments(e[0]): out[f] = None
+    return list(out)
+
+@patch
+def segments(self:PermutationSpec, name:str)->list[tuple[str, Tensor|None]]:
+    "Free permutations making up `name` and the positions (None: all) each one moves."
+    if name not in self.composites: return [(name, None)]
+    out = []
+    for part, pos in self.composites[name]:
+        pos = torch.tensor(pos, dtype=torch.long)
+        out += [(f, pos if sub is None else pos[sub]) for f, sub in self.segments(part)]
+    return out
+
+@patch
+def occurrences(self:PermutationSpec)->dict[str, list]:
+    "Free permutation -> [(key, axis, block, positions)] of every place it acts."
+    if self._occ is None:
+        self._occ = {}
+        for k, es in self.axes.items():
+            for ax, e in enumerate(es):
+                if e is None: continue
+                for f, pos in self.segments(e[0]): self._occ.setdefault(f, []).append((k, ax, e[1], pos))
+    return self._occ
+
+# %% ../nbs/31_rebasin.ipynb #c005d
+@patch
+def sizes(self:PermutationSpec, sd:Mapping)->dict[str, int]:
+    "Size of every free permutation, checked against the tensor shapes of `sd`."
+    out = {}
+    for f, occ in self.occurrences().items():
+        for k, ax, block, pos in occ:
+            if k not in sd: raise ShapeMismatchError(f"The permutation spec names '{k}', which is not in the state dict; "
+                                                     "derive the spec from the same architecture.")
+            shape = sd[k].shape
+            if len(shape) != len(self.axes[k]):
+                raise ShapeMismatchError(f"'{k}' has {len(shape)} axes but the spec gives {len(self.axes[k])}.")
+            if shape[ax] % block: raise ShapeMismatchError(f"Axis {ax} of '{k}' ({shape[ax]}) is not a multiple of block {block}.")
+            n_rows = shape[ax] // block
+            n = n_rows if pos is None else len(pos)
+            if pos is not None and int(pos.max()) >= n_rows:
+                raise ShapeMismatchError(f"Composite positions up to {int(pos.max())} exceed axis {ax} of '{k}' ({n_rows} channels).")
+            if out.setdefault(f, n) != n:
+                raise ShapeMismatchError(f"Permutation '{f}' has size {out[f]} elsewhere but {n} on axis {ax} of '{k}'.")
+    return out
 
 # %% ../nbs/31_rebasin.ipynb #c009
 def _axis_index(spec:PermutationSpec, perm:dict, entry:tuple, n:int)->Tensor|None:
@@ -128,6 +140,7 @@ def _check_perm(spec, perm, sizes):
         if p.shape != (sizes[f],) or not torch.equal(p.sort().values.cpu(), torch.arange(sizes[f])):
             raise ConfigError(f"perm['{f}'] must be a permutation of range({sizes[f]}), got shape {tuple(p.shape)}.")
 
+# %% ../nbs/31_rebasin.ipynb #c009a
 def apply_permutation(spec:PermutationSpec, # which permutation acts on which axis
                       perm:dict,             # permutation name -> long tensor (missing names: identity)
                       state_dict:nn.Module|Mapping, # weights to permute (not modified)
@@ -144,6 +157,35 @@ def random_permutation(spec:PermutationSpec, # the permutations to draw
                       )->dict[str, Tensor]:
     "A uniformly random permutation for every free permutation of `spec`."
     return {f: torch.randperm(n, generator=generator) for f, n in spec.sizes(state_dict_of(state_dict)).items()}
+
+# %% ../nbs/31_rebasin.ipynb #c012b
+_HOW_TO = ("Pass an explicit PermutationSpec instead, e.g. PermutationSpec({'fc1.weight': ('P_fc1', None), "
+           "'fc1.bias': ('P_fc1',), 'fc2.weight': (None, 'P_fc1'), 'fc2.bias': (None,)}), to weight_matching, "
+           "apply_permutation, align or align_zoo; or register a builder in SPEC_BUILDERS.")
+
+def _unsupported(what):
+    raise UnsupportedLayerError(f"permutation_spec cannot follow channels through {what}. {_HOW_TO}")
+
+def _example_input(model, input_shape):
+    p = next(iter(model.parameters()), None)
+    dtype, device = (p.dtype, p.device) if p is not None else (torch.float32, torch.device('cpu'))
+    if input_shape is None:
+        first = next((m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))), None)
+        if first is None: raise ConfigError(f"{type(model).__name__} has no Conv/Linear layer to permute.")
+        size = getattr(model, 'arch', {}).get('img_size', 32)
+        input_shape = ((first.in_features,) if isinstance(first, nn.Linear) else
+                       (first.in_channels, size) if isinstance(first, nn.Conv1d) else (first.in_channels, size, size))
+    return torch.randn(2, *input_shape, dtype=dtype, device=device)
+
+def _trace(model:nn.Module, input_shape:tuple|None)->fx.GraphModule:
+    "The fx graph of `model` with output shapes recorded on every node."
+    try: gm = fx.symbolic_trace(model)
+    except Exception as e: _unsupported(f"{type(model).__name__}, which torch.fx cannot trace ({type(e).__name__}: {e})")
+    was_training = model.training; model.eval()
+    try:
+        with torch.no_grad(): ShapeProp(gm).propagate(_example_input(model, input_shape))
+    finally: model.train(was_training)
+    return gm
 
 # %% ../nbs/31_rebasin.ipynb #c013
 class _Labels:
@@ -181,137 +223,80 @@ class _Labels:
         self.parent[drop] = keep
         return keep
 
+# %% ../nbs/31_rebasin.ipynb #c013b
 class _Val(NamedTuple):
     label:str   # channel label (axis 1)
     block:int   # positions per channel after a flatten
     shape:tuple
 
-_ELEMENTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid, nn.Softplus,
-                        nn.Hardswish, nn.Hardtanh, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
-                        nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
-                        nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
-_ELEMENTWISE_FUNCS = {F.relu, torch.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.mish, F.softplus, F.hardswish,
-                      F.hardtanh, torch.tanh, torch.sigmoid, F.tanh, F.sigmoid, F.dropout, F.dropout2d, F.max_pool1d, F.max_pool2d,
-                      F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_max_pool1d,
-                      F.adaptive_max_pool2d}
-_ELEMENTWISE_METHODS = {'relu', 'relu_', 'sigmoid', 'tanh', 'contiguous', 'clone', 'detach', 'float', 'double'}
-_BINARY = {operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul, torch.add, torch.sub, torch.mul}
-_BINARY_METHODS = {'add', 'add_', 'sub', 'sub_', 'mul', 'mul_'}
-_HOW_TO = ("Pass an explicit PermutationSpec instead, e.g. PermutationSpec({'fc1.weight': ('P_fc1', None), "
-           "'fc1.bias': ('P_fc1',), 'fc2.weight': (None, 'P_fc1'), 'fc2.bias': (None,)}), to weight_matching, "
-           "apply_permutation, align or align_zoo.")
-
-def _unsupported(what):
-    raise UnsupportedLayerError(f"permutation_spec cannot follow channels through {what}. {_HOW_TO}")
-
-def _example_input(model, input_shape):
-    p = next(iter(model.parameters()), None)
-    dtype, device = (p.dtype, p.device) if p is not None else (torch.float32, torch.device('cpu'))
-    if input_shape is None:
-        first = next((m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))), None)
-        if first is None: raise ConfigError(f"{type(model).__name__} has no Conv/Linear layer to permute.")
-        size = getattr(model, 'arch', {}).get('img_size', 32)
-        input_shape = ((first.in_features,) if isinstance(first, nn.Linear) else
-                       (first.in_channels, size) if isinstance(first, nn.Conv1d) else (first.in_channels, size, size))
-    return torch.randn(2, *input_shape, dtype=dtype, device=device)
-
-# %% ../nbs/31_rebasin.ipynb #c015
-def permutation_spec(model:nn.Module,              # the architecture (weights are not used)
-                     input_shape:tuple|None=None,  # one input without batch axis; default from the first layer and `model.arch['img_size']` or 32
-                    )->PermutationSpec:
-    "Derive the permutation spec of `model` from its `torch.fx` graph."
-    import torch.fx as fx
-    from torch.fx.passes.shape_prop import ShapeProp
-    try: gm = fx.symbolic_trace(model)
-    except Exception as e: _unsupported(f"{type(model).__name__}, which torch.fx cannot trace ({type(e).__name__}: {e})")
-    was_training = model.training; model.eval()
-    try:
-        with torch.no_grad(): ShapeProp(gm).propagate(_example_input(model, input_shape))
-    finally: model.train(was_training)
-    L, vals, key_labels, mod_labels = _Labels(), {}, {}, {}
-    sd_keys = set(model.state_dict())
-    def shape(n): m = n.meta.get('tensor_meta'); return tuple(m.shape) if hasattr(m, 'shape') else None
-    def val(a): return vals.get(a) if isinstance(a, fx.Node) else None
-    def own(prefix, **labels):
+@dataclass
+class _Derivation:
+    "The state of one `derive_permutation_spec` run."
+    gm:fx.GraphModule
+    sd_keys:set                                    # the model's state-dict keys
+    L:_Labels = field(default_factory=_Labels)
+    vals:dict = field(default_factory=dict)        # node -> _Val
+    key_labels:dict = field(default_factory=dict)  # state-dict key -> per-axis (label, block) or None
+    mod_labels:dict = field(default_factory=dict)  # module path -> (out label, in entry): modules called twice share them
+    def val(self, a): return self.vals.get(a) if isinstance(a, fx.Node) else None
+    def own(self, prefix:str, **labels):
+        "Record the axis labels of the tensors `prefix.<name>` a module owns."
         for name, axes in labels.items():
             k = f'{prefix}.{name}' if prefix else name
-            if k in sd_keys: key_labels[k] = axes
-    for n in gm.graph.nodes:
-        out_shape, where = shape(n), f"node '{n.name}'"
-        if n.op == 'placeholder':
-            if out_shape is not None: vals[n] = _Val(L.FIXED, 1, out_shape)
-            continue
-        if n.op == 'output':
-            for a in _flat_nodes(n.args):
-                if val(a): L.union(val(a).label, L.FIXED, 'the output')
-            continue
-        if n.op == 'get_attr': _unsupported(f"the tensor attribute '{n.target}' used directly in forward (not through a module)")
-        ins = [val(a) for a in n.args if val(a)]
-        if n.op == 'call_module':
-            m = gm.get_submodule(n.target); where = f"{type(m).__name__} module '{n.target}'"
-            x = ins[0] if ins else _unsupported(f"{where} without a tensor input")
-            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
-                if isinstance(m, nn.Linear):
-                    if len(x.shape) != 2: _unsupported(f"{where} applied to a {len(x.shape)}-d tensor (tokens or channels-last)")
-                    c_out, in_entry = m.out_features, (x.label, x.block)
-                else:
-                    if m.groups != 1: _unsupported(f"{where}, a grouped convolution (groups={m.groups})")
-                    c_out, in_entry = m.out_channels, (x.label, 1)
-                if n.target in mod_labels:   # a module called twice shares its permutations
-                    out, prev_in = mod_labels[n.target]; L.union(prev_in[0], x.label, where)
-                else: out = L.new(f'P_{n.target}', c_out); mod_labels[n.target] = (out, in_entry)
-                kdims = (None,) * (m.weight.dim() - 2)
-                own(n.target, weight=((out, 1), in_entry) + kdims, bias=((out, 1),))
-                vals[n] = _Val(out, 1, out_shape)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                e = ((x.label, x.block),)
-                own(n.target, weight=e, bias=e, running_mean=e, running_var=e, num_batches_tracked=())
-                vals[n] = x._replace(shape=out_shape)
-            elif isinstance(m, _ELEMENTWISE_MODULES): vals[n] = x._replace(shape=out_shape)
-            elif isinstance(m, nn.Flatten): vals[n] = _flatten(x, out_shape, where)
-            else: _unsupported(where)
-        elif n.op in ('call_function', 'call_method'):
-            t = n.target; name = t if isinstance(t, str) else getattr(t, '__name__', str(t))
-            where = f"{name} at node '{n.name}'"
-            meta = n.meta.get('tensor_meta')
-            if meta is None: continue                     # a shape, size or other non-tensor value
-            if out_shape is None: _unsupported(f"{where}, which returns several tensors")
-            if (n.op == 'call_function' and t in _ELEMENTWISE_FUNCS) or (n.op == 'call_method' and t in _ELEMENTWISE_METHODS):
-                vals[n] = ins[0]._replace(shape=out_shape)
-            elif (n.op == 'call_function' and t in _BINARY) or (n.op == 'call_method' and t in _BINARY_METHODS):
-                vals[n] = _binary(L, ins, out_shape, where)
-            elif name in ('flatten', 'view', 'reshape'): vals[n] = _flatten(ins[0], out_shape, where)
-            elif n.op == 'call_function' and t is operator.getitem: vals[n] = _getitem(ins, n.args[1], out_shape, where)
-            elif n.op == 'call_function' and t is F.pad: vals[n] = _pad(L, n, ins[0], out_shape, where)
-            elif n.op == 'call_function' and t is torch.cat: vals[n] = _cat(L, n, vals, out_shape, where)
-            else: _unsupported(f"the operation {where}")
-    return _resolve(L, key_labels, model.state_dict())
+            if k in self.sd_keys: self.key_labels[k] = axes
 
-def _flat_nodes(args):
-    import torch.fx as fx
-    out = []
-    fx.node.map_arg(args, lambda a: out.append(a))
-    return out
+def _shape(n): m = n.meta.get('tensor_meta'); return tuple(m.shape) if hasattr(m, 'shape') else None
 
+# %% ../nbs/31_rebasin.ipynb #c013d
+def _linear_rule(d:_Derivation, n, m, x:_Val, out_shape, where)->_Val:
+    "Conv / Linear: a new label for the output channels; the weight's input axis follows the input."
+    if isinstance(m, nn.Linear):
+        if len(x.shape) != 2: _unsupported(f"{where} applied to a {len(x.shape)}-d tensor (tokens or channels-last)")
+        c_out, in_entry = m.out_features, (x.label, x.block)
+    else:
+        if m.groups != 1: _unsupported(f"{where}, a grouped convolution (groups={m.groups})")
+        c_out, in_entry = m.out_channels, (x.label, 1)
+    if n.target in d.mod_labels:   # a module called twice shares its permutations
+        out, prev_in = d.mod_labels[n.target]; d.L.union(prev_in[0], x.label, where)
+    else: out = d.L.new(f'P_{n.target}', c_out); d.mod_labels[n.target] = (out, in_entry)
+    d.own(n.target, weight=((out, 1), in_entry) + (None,) * (m.weight.dim() - 2), bias=((out, 1),))
+    return _Val(out, 1, out_shape)
+
+def _batchnorm_rule(d, n, m, x, out_shape, where):
+    "BatchNorm: affine parameters and running statistics follow the input's channels."
+    e = ((x.label, x.block),)
+    d.own(n.target, weight=e, bias=e, running_mean=e, running_var=e, num_batches_tracked=())
+    return x._replace(shape=out_shape)
+
+def _same_rule(d, n, m, x, out_shape, where): return x._replace(shape=out_shape)
+def _flatten_module_rule(d, n, m, x, out_shape, where): return _flatten(x, out_shape, where)
+
+ELEMENTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid, nn.Softplus,
+                       nn.Hardswish, nn.Hardtanh, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+                       nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+                       nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
+MODULE_RULES = {(nn.Conv1d, nn.Conv2d, nn.Linear): _linear_rule, nn.modules.batchnorm._BatchNorm: _batchnorm_rule,
+                ELEMENTWISE_MODULES: _same_rule, nn.Flatten: _flatten_module_rule}
+
+# %% ../nbs/31_rebasin.ipynb #c014
 def _flatten(x, out_shape, where):
     if out_shape == x.shape: return x
     if len(x.shape) >= 3 and len(out_shape) == 2 and out_shape[0] == x.shape[0] and out_shape[1] == math.prod(x.shape[1:]):
         return _Val(x.label, x.block * math.prod(x.shape[2:]), out_shape)
     _unsupported(f"{where}, a reshape from {x.shape} to {out_shape} that is not a flatten after the channel axis")
 
-def _binary(L, ins, out_shape, where):
+def _binary(d, n, ins, out_shape, where):
     if len(ins) == 1: return ins[0]._replace(shape=out_shape)   # tensor with a scalar
     a, b = ins[:2]
     if len(a.shape) != len(b.shape) or a.block != b.block: _unsupported(f"{where} on tensors of shapes {a.shape} and {b.shape}")
-    if a.shape[1] == b.shape[1]: return _Val(L.union(a.label, b.label, where), a.block, out_shape)
+    if a.shape[1] == b.shape[1]: return _Val(d.L.union(a.label, b.label, where), a.block, out_shape)
     if 1 in (a.shape[1], b.shape[1]): return (a if b.shape[1] == 1 else b)._replace(shape=out_shape)  # broadcast over channels
     _unsupported(f"{where} on tensors of shapes {a.shape} and {b.shape}")
 
-def _getitem(ins, idx, out_shape, where):
+def _getitem(d, n, ins, out_shape, where):
     if not ins: _unsupported(where)
-    x = ins[0]; idx = idx if isinstance(idx, tuple) else (idx,)
-    full = slice(None, None, None)
-    if all(isinstance(i, slice) for i in idx) and (len(idx) < 2 or idx[1] == full): return x._replace(shape=out_shape)
+    x, idx = ins[0], n.args[1] if isinstance(n.args[1], tuple) else (n.args[1],)
+    if all(isinstance(i, slice) for i in idx) and (len(idx) < 2 or idx[1] == slice(None, None, None)): return x._replace(shape=out_shape)
     _unsupported(f"{where}: indexing {idx} selects channels")
 
 def _node_path(n)->str:
@@ -319,34 +304,81 @@ def _node_path(n)->str:
     stack = n.meta.get('nn_module_stack') or {}
     return f"{list(stack)[-1]}.{n.target.__name__ if callable(n.target) else n.target}" if stack else n.name
 
-def _pad(L, n, x, out_shape, where):
-    pad = n.args[1] if len(n.args) > 1 else n.kwargs['pad']
+# %% ../nbs/31_rebasin.ipynb #c014a
+def _pad(d, n, ins, out_shape, where):
+    x, pad = ins[0], n.args[1] if len(n.args) > 1 else n.kwargs['pad']
     mode = n.kwargs.get('mode', n.args[2] if len(n.args) > 2 else 'constant')
-    d, k = len(x.shape), len(pad) // 2
-    if k <= d - 2: return x._replace(shape=out_shape)                 # spatial padding only
-    if k > d - 1 or mode != 'constant' or x.block != 1: _unsupported(f"{where} padding the batch axis or in mode {mode!r}")
-    front, back = pad[2 * (d - 2)], pad[2 * (d - 2) + 1]
+    dims, k = len(x.shape), len(pad) // 2
+    if k <= dims - 2: return x._replace(shape=out_shape)                 # spatial padding only
+    if k > dims - 1 or mode != 'constant' or x.block != 1: _unsupported(f"{where} padding the batch axis or in mode {mode!r}")
+    front, back = pad[2 * (dims - 2)], pad[2 * (dims - 2) + 1]
     if front < 0 or back < 0: _unsupported(f"{where} cropping channels")
     c = x.shape[1]; zeros = list(range(front)) + list(range(front + c, front + c + back))
     parts = [(x.label, tuple(range(front, front + c)))]
-    if zeros: parts.append((L.new(f'P_{_node_path(n)}.zeros', len(zeros)), tuple(zeros)))
-    return _Val(L.new(f'P_{_node_path(n)}', out_shape[1], parts), 1, out_shape)
+    if zeros: parts.append((d.L.new(f'P_{_node_path(n)}.zeros', len(zeros)), tuple(zeros)))
+    return _Val(d.L.new(f'P_{_node_path(n)}', out_shape[1], parts), 1, out_shape)
 
-def _cat(L, n, vals, out_shape, where):
+def _cat(d, n, ins, out_shape, where):
     tensors = n.args[0] if n.args else n.kwargs['tensors']
     dim = n.kwargs.get('dim', n.args[1] if len(n.args) > 1 else 0)
-    xs = [vals.get(a) for a in tensors]
+    xs = [d.vals.get(a) for a in tensors]
     if any(v is None for v in xs): _unsupported(f"{where} of untraced tensors")
-    d = len(xs[0].shape); dim = dim % d
+    dim = dim % len(xs[0].shape)
     if dim != 1:
         lab = xs[0].label
-        for v in xs[1:]: lab = L.union(lab, v.label, where)
+        for v in xs[1:]: lab = d.L.union(lab, v.label, where)
         return _Val(lab, xs[0].block, out_shape)
     if any(v.block != 1 for v in xs): _unsupported(f"{where} of flattened tensors")
     parts, start = [], 0
     for v in xs: parts.append((v.label, tuple(range(start, start + v.shape[1])))); start += v.shape[1]
-    return _Val(L.new(f'P_{_node_path(n)}', start, parts), 1, out_shape)
+    return _Val(d.L.new(f'P_{_node_path(n)}', start, parts), 1, out_shape)
 
+def _same_fn(d, n, ins, out_shape, where): return ins[0]._replace(shape=out_shape)
+def _flatten_fn(d, n, ins, out_shape, where): return _flatten(ins[0], out_shape, where)
+
+# %% ../nbs/31_rebasin.ipynb #c014c
+_ELEMENTWISE_FUNCS = (F.relu, torch.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.mish, F.softplus, F.hardswish,
+                      F.hardtanh, torch.tanh, torch.sigmoid, F.tanh, F.sigmoid, F.dropout, F.dropout2d, F.max_pool1d, F.max_pool2d,
+                      F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_max_pool1d,
+                      F.adaptive_max_pool2d, 'relu', 'relu_', 'sigmoid', 'tanh', 'contiguous', 'clone', 'detach', 'float', 'double')
+_BINARY = (operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul, torch.add, torch.sub, torch.mul,
+           'add', 'add_', 'sub', 'sub_', 'mul', 'mul_')
+FUNCTION_RULES = {**{f: _same_fn for f in _ELEMENTWISE_FUNCS}, **{f: _binary for f in _BINARY},
+                  'flatten': _flatten_fn, 'view': _flatten_fn, 'reshape': _flatten_fn, torch.flatten: _flatten_fn, torch.reshape: _flatten_fn,
+                  operator.getitem: _getitem, F.pad: _pad, torch.cat: _cat}
+
+# %% ../nbs/31_rebasin.ipynb #c015
+def _module_rule(m):
+    for kinds, rule in MODULE_RULES.items():
+        if isinstance(m, kinds): return rule
+
+def _step(d:_Derivation, n:fx.Node):
+    "Apply the rule of one graph node."
+    out_shape = _shape(n)
+    if n.op == 'placeholder':
+        if out_shape is not None: d.vals[n] = _Val(d.L.FIXED, 1, out_shape)
+    elif n.op == 'output':
+        for a in _flat_nodes(n.args):
+            if d.val(a): d.L.union(d.val(a).label, d.L.FIXED, 'the output')
+    elif n.op == 'get_attr': _unsupported(f"the tensor attribute '{n.target}' used directly in forward (not through a module)")
+    elif n.op == 'call_module':
+        m = d.gm.get_submodule(n.target); where = f"{type(m).__name__} module '{n.target}'"
+        ins = [d.val(a) for a in n.args if d.val(a)]
+        if not ins: _unsupported(f"{where} without a tensor input")
+        if (rule := _module_rule(m)) is None: _unsupported(where)
+        d.vals[n] = rule(d, n, m, ins[0], out_shape, where)
+    else:
+        t = n.target; name = t if isinstance(t, str) else getattr(t, '__name__', str(t)); where = f"{name} at node '{n.name}'"
+        if n.meta.get('tensor_meta') is None: return                # a shape, size or other non-tensor value
+        if out_shape is None: _unsupported(f"{where}, which returns several tensors")
+        rule = FUNCTION_RULES.get(t) if n.op == 'call_function' else FUNCTION_RULES.get(name) if n.op == 'call_method' else None
+        if rule is None: _unsupported(f"the operation {where}")
+        d.vals[n] = rule(d, n, [d.val(a) for a in n.args if d.val(a)], out_shape, where)
+
+def _flat_nodes(args):
+    out = []; fx.node.map_arg(args, lambda a: out.append(a)); return out
+
+# %% ../nbs/31_rebasin.ipynb #c015a
 def _resolve(L, key_labels, sd)->PermutationSpec:
     composites = {}
     def name_of(label):
@@ -364,6 +396,33 @@ def _resolve(L, key_labels, sd)->PermutationSpec:
         if labels is None: axes[k] = (None,) * v.dim(); continue
         axes[k] = tuple(None if e is None or name_of(e[0]) is None else (name_of(e[0]), e[1]) for e in labels)
     return PermutationSpec(axes, {c: p for c, p in composites.items() if p})
+
+def derive_permutation_spec(model:nn.Module,             # the architecture (weights are not used)
+                            input_shape:tuple|None=None, # one input without batch axis (default: from the first layer)
+                           )->PermutationSpec:
+    "Derive the permutation spec of `model` from its `torch.fx` graph (steps 1-5)."
+    d = _Derivation(_trace(model, input_shape), set(model.state_dict()))
+    for n in d.gm.graph.nodes: _step(d, n)
+    return _resolve(d.L, d.key_labels, model.state_dict())
+
+# %% ../nbs/31_rebasin.ipynb #c015c
+def zoo_cnn_spec(model:ZooCNN, input_shape:tuple|None=None)->PermutationSpec:
+    "The permutation spec of the SANE zoo CNNs (`weightnb.models.ZooCNN`)."
+    hw = model.fc1.in_features // model.conv3.out_channels
+    axes = {f'conv{i}.weight': (f'P_conv{i}', f'P_conv{i-1}' if i > 1 else None, None, None) for i in (1, 2, 3)}
+    axes.update({f'conv{i}.bias': (f'P_conv{i}',) for i in (1, 2, 3)})
+    axes.update({'fc1.weight': ('P_fc1', ('P_conv3', hw)), 'fc1.bias': ('P_fc1',), 'fc2.weight': (None, 'P_fc1'), 'fc2.bias': (None,)})
+    return PermutationSpec({k: axes[k] for k in model.state_dict()})
+
+SPEC_BUILDERS = {ZooCNN: zoo_cnn_spec}
+
+def permutation_spec(model:nn.Module,              # the architecture (weights are not used)
+                     input_shape:tuple|None=None,  # one input without batch axis; default from the first layer and `model.arch['img_size']` or 32
+                    )->PermutationSpec:
+    "The permutation spec of `model`: its family's builder in `SPEC_BUILDERS`, else derived from its `torch.fx` graph."
+    for cls in type(model).__mro__:
+        if cls in SPEC_BUILDERS: return SPEC_BUILDERS[cls](model, input_shape)
+    return derive_permutation_spec(model, input_shape)
 
 # %% ../nbs/31_rebasin.ipynb #c025
 def _check_function_preserved(model, x, generator, atol=1e-5):
@@ -392,6 +451,20 @@ def _rows(w, axis, block):
     w = w.movedim(axis, 0)
     return w.reshape(w.shape[0] // block, -1)
 
+def _match_one(spec, perm, f, n, A, B, device)->bool:
+    "Best permutation `f` with all others fixed (one linear assignment); True when it improved."
+    cost = torch.zeros(n, n, dtype=torch.float64, device=device)
+    for k, ax, block, pos in spec.occurrences()[f]:
+        wa, wb = _rows(A[k], ax, block), _rows(_permute_tensor(spec, perm, k, B[k], skip_axis=ax), ax, block)
+        if pos is not None: pos = pos.to(device); wa, wb = wa[pos], wb[pos]
+        cost += wa @ wb.T
+    c = cost.cpu().numpy()
+    _, col = linear_sum_assignment(c, maximize=True)
+    old, new = c[np.arange(n), perm[f].numpy()].sum(), c[np.arange(n), col].sum()
+    if new > old + 1e-12 * max(1., abs(old)): perm[f] = torch.as_tensor(col, dtype=torch.long); return True
+    return False
+
+# %% ../nbs/31_rebasin.ipynb #c030a
 def weight_matching(spec:PermutationSpec,         # e.g. `permutation_spec(model)`
                     reference:nn.Module|Mapping,  # model A, kept fixed
                     other:nn.Module|Mapping,      # model B, to be permuted towards A
@@ -400,7 +473,6 @@ def weight_matching(spec:PermutationSpec,         # e.g. `permutation_spec(model
                     device=None,                  # default: the reference's device
                    )->WeightMatch:
     "Permutations of `other` that maximise its inner product with `reference` (Git Re-Basin weight matching)."
-    from scipy.optimize import linear_sum_assignment
     if max_iter < 1: raise ConfigError(f"max_iter must be >= 1, got {max_iter}.")
     A, B = state_dict_of(reference), state_dict_of(other)
     sizes = spec.sizes(A); spec.sizes(B)
@@ -408,29 +480,17 @@ def weight_matching(spec:PermutationSpec,         # e.g. `permutation_spec(model
     for k in keys:
         if A[k].shape != B[k].shape: raise ShapeMismatchError(f"'{k}' has shape {tuple(A[k].shape)} in the reference but "
                                                               f"{tuple(B[k].shape)} in the other model; both must share one architecture.")
+    check_finite({k: A[k] for k in keys}, 'weight_matching reference'); check_finite({k: B[k] for k in keys}, 'weight_matching other model')
     device = A[keys[0]].device if device is None and keys else torch.device(device or 'cpu')
     A = {k: A[k].detach().to(device, torch.float64) for k in keys}
     B = {k: B[k].detach().to(device, torch.float64) for k in keys}
-    occ, names = spec.occurrences(), list(sizes)
+    names, gen = list(sizes), torch.Generator().manual_seed(seed)
     perm = {f: torch.arange(n) for f, n in sizes.items()}
-    gen = torch.Generator().manual_seed(seed)
     sweep, converged = 0, False
     while sweep < max_iter:
-        sweep += 1; improved = False
-        for i in torch.randperm(len(names), generator=gen).tolist():
-            f = names[i]; n = sizes[f]
-            cost = torch.zeros(n, n, dtype=torch.float64, device=device)
-            for k, ax, block, pos in occ[f]:
-                wa = _rows(A[k], ax, block)
-                wb = _rows(_permute_tensor(spec, perm, k, B[k], skip_axis=ax), ax, block)
-                if pos is not None: pos = pos.to(device); wa, wb = wa[pos], wb[pos]
-                cost += wa @ wb.T
-            c = cost.cpu().numpy()
-            _, col = linear_sum_assignment(c, maximize=True)
-            old, new = c[np.arange(n), perm[f].numpy()].sum(), c[np.arange(n), col].sum()
-            if new > old + 1e-12 * max(1., abs(old)):
-                perm[f] = torch.as_tensor(col, dtype=torch.long); improved = True
-        if not improved: converged = True; break
+        sweep += 1
+        improved = [_match_one(spec, perm, names[i], sizes[names[i]], A, B, device) for i in torch.randperm(len(names), generator=gen).tolist()]
+        if not any(improved): converged = True; break
     sim = sum((A[k] * _permute_tensor(spec, perm, k, B[k])).sum().item() for k in keys)
     return WeightMatch(perm, sweep, converged, sim)
 
@@ -450,28 +510,46 @@ def align(model_or_sd:nn.Module|Mapping,  # model B (not modified)
     out = copy.deepcopy(model_or_sd); out.load_state_dict(sd); return out
 
 # %% ../nbs/31_rebasin.ipynb #c037
-def align_zoo(zoo,                              # a `weightnb.zoo.Zoo` or its folder
+def _reference(zoo:Zoo, reference)->tuple[dict, str]:
+    "The reference state dict and the name recorded in the aligned configs."
+    if isinstance(reference, str) and reference in zoo.all_names: return zoo[reference].state_dict(), reference
+    if isinstance(reference, (str, Path)): return load_weights(reference), str(reference)
+    return state_dict_of(reference), type(reference).__name__
+
+def _check_alignable(zoo:Zoo, ref:dict, spec:PermutationSpec, out_dir:Path):
+    "Raise before any writing when `align_zoo` cannot succeed."
+    if len(zoo) == 0: raise CheckpointError(f"{zoo.path} has no finished members to align.")
+    if out_dir.resolve() == zoo.path.resolve(): raise ConfigError("out_dir must differ from the zoo folder; aligned copies never overwrite the originals.")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(f"{out_dir} is not empty; pick a new folder for the aligned zoo (or delete it to redo the alignment).")
+    spec.sizes(ref); check_finite(ref, 'the align_zoo reference')
+    for m in zoo:
+        if not m.epochs: raise CheckpointError(f"Zoo member {m.path} has no checkpoints to align.")
+        sd = m.state_dict(m.epochs[-1]); spec.sizes(sd); check_finite(sd, f"zoo member {m.name} (epoch {m.epochs[-1]})")
+
+# %% ../nbs/31_rebasin.ipynb #c037a
+def align_zoo(zoo:Zoo|str|Path,                 # a `weightnb.zoo.Zoo`, its folder or its packed file
               reference:nn.Module|Mapping|str|Path, # a model, state dict, checkpoint file, or member name of `zoo`
               out_dir:str|Path|None=None,       # new zoo folder for the aligned copies (must not exist or be empty); default '<zoo>_aligned'
               spec:PermutationSpec|None=None,   # default: derived from `reference` (a model) or from the first member
               max_iter:int=100, seed:int=0,
               progress:bool=True)->dict[str, WeightMatch]:
     "Align every member of `zoo` to `reference` (permutation from its last checkpoint, applied to all) into `out_dir`; returns the matches."
-    from tqdm.auto import tqdm
-    from weightnb.zoo import Zoo, write_zoo_index
     zoo = zoo if isinstance(zoo, Zoo) else Zoo(zoo)
-    if len(zoo) == 0: raise CheckpointError(f"{zoo.path} has no finished members to align.")
-    if out_dir is None: out_dir = zoo.path.with_name(zoo.path.name + '_aligned')
-    if Path(out_dir).resolve() == zoo.path.resolve(): raise ConfigError("out_dir must differ from the zoo folder; aligned copies never overwrite the originals.")
-    if isinstance(reference, str) and reference in zoo.all_names: ref, ref_name = zoo[reference].state_dict(), reference
-    elif isinstance(reference, (str, Path)): ref, ref_name = load_weights(reference), str(reference)
-    else: ref, ref_name = state_dict_of(reference), type(reference).__name__
+    out_dir = Path(out_dir) if out_dir is not None else zoo.path.with_name((zoo.path.stem if zoo.packed else zoo.path.name) + '_aligned')
+    ref, ref_name = _reference(zoo, reference)
     if spec is None: spec = permutation_spec(reference if isinstance(reference, nn.Module) else next(iter(zoo)).model())
-    aligned, out = Zoo.create(out_dir, zoo.spec), {}
+    _check_alignable(zoo, ref, spec, out_dir)
+    partial = out_dir.with_name(f'.{out_dir.name}.partial')
+    if partial.exists(): shutil.rmtree(partial)          # left by a failed run: start afresh
+    aligned, out = Zoo.create(partial, zoo.spec), {}
+    write_text_atomic(partial / INCOMPLETE, f"align_zoo of {zoo.path} into {out_dir}, not finished")
     for member in tqdm(list(zoo), desc='align_zoo', disable=not progress):
         last = member.epochs[-1]
         res = weight_matching(spec, ref, member.state_dict(last), max_iter, seed); out[member.name] = res
         sds = {e: apply_permutation(spec, res.perm, sd) for e, sd in member.checkpoints()}
         aligned.write_member(member, sds, aligned_to=ref_name, aligned_on_epoch=last, align_sweeps=res.sweeps)
-    write_zoo_index(out_dir)
+    write_zoo_index(partial); (partial / INCOMPLETE).unlink()
+    if out_dir.exists(): out_dir.rmdir()                # checked empty above
+    os.replace(partial, out_dir)
     return out

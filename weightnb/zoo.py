@@ -4,28 +4,55 @@
 
 # %% ../nbs/30_zoo.ipynb #c003
 from __future__ import annotations
-import os, json, math, shutil, time, warnings, dataclasses
+import os, json, math, pickle, shutil, struct, time, warnings, dataclasses, fcntl, socket
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
+from fastcore.basics import patch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from .core import (ConfigError, CheckpointError, UnsafeCheckpointError, ShapeMismatchError, seed_everything,
-                           state_dict_of, save_weights, load_weights, write_text_atomic, default_device)
-from .data import load_dataset, class_subset, train_val_split, make_loader, dataset_info
+from .core import (WeightnbError, ConfigError, CheckpointError, UnsafeCheckpointError, ShapeMismatchError,
+                           seed_everything, state_dict_of, save_weights, load_weights, write_text_atomic, atomic_path, default_device,
+                           read_json, load_state_dict_checked)
+from .data import split_datasets, dataset_info, make_loader
 from .models import create_model
 from .train import fit, evaluate
 
 # %% auto #0
-__all__ = ['INITS', 'sample_value', 'thesis_policy', 'checkpoint_epochs', 'init_weights', 'ZooSpec', 'build_member', 'is_done',
-           'train_zoo_member', 'zoo_index', 'write_zoo_index', 'generate_zoo', 'ZooMember', 'Zoo', 'weights_ok',
-           'flatten_weights', 'ZooDataset', 'load_torch_state_dict', 'import_modelzoo']
+__all__ = ['INITS', 'EXECUTORS', 'INCOMPLETE', 'PACK_FORMAT', 'sample_value', 'thesis_policy', 'checkpoint_epochs',
+           'init_weights', 'ZooSpec', 'ZooMember', 'build_member', 'is_done', 'member_data', 'train_member',
+           'train_zoo_member', 'map_jobs', 'ZooLockedError', 'zoo_lock', 'zoo_index', 'write_zoo_index',
+           'prepare_zoo_folder', 'generate_zoo', 'Zoo', 'weights_ok', 'flatten_weights', 'ZooDataset', 'PackedZoo',
+           'write_with_header', 'load_torch_state_dict', 'trial_arch', 'trial_results', 'trial_checkpoints',
+           'trial_config', 'import_trial', 'import_modelzoo']
 
 # %% ../nbs/30_zoo.ipynb #c005
+_DISTS = ('loguniform', 'uniform', 'randint')
+_DIST_HELP = "use {'loguniform': [lo, hi]}, {'uniform': [lo, hi]} or {'randint': [lo, hi]}"
+
+def _bounds(dist:dict)->tuple[str, float, float]:
+    "Check a distribution dict and return (kind, lo, hi)."
+    if len(dist) != 1 or next(iter(dist)) not in _DISTS: raise ConfigError(f"Unknown distribution {dist}; {_DIST_HELP}.")
+    kind, b = next(iter(dist.items()))
+    if not (isinstance(b, (list, tuple)) and len(b) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)):
+        raise ConfigError(f"{kind} needs two numbers [lo, hi], got {b!r}; {_DIST_HELP}.")
+    lo, hi = b
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo: raise ConfigError(f"{kind} range [{lo}, {hi}] is empty or not finite; give [low, high].")
+    if kind == 'randint' and not all(float(v).is_integer() for v in b): raise ConfigError(f"randint needs integer bounds, got {b}.")
+    if kind == 'loguniform' and lo <= 0: raise ConfigError(f"loguniform needs positive bounds, got [{lo}, {hi}].")
+    return kind, lo, hi
+
 def sample_value(dist:Any,                    # fixed value, list of choices, or {'loguniform'|'uniform'|'randint': [lo, hi]}
                  rng:np.random.Generator,     # the generator to draw from
                 ):
@@ -34,13 +61,9 @@ def sample_value(dist:Any,                    # fixed value, list of choices, or
         if not dist: raise ConfigError("An empty list of choices cannot be sampled; give at least one value.")
         return _plain(dist[int(rng.integers(len(dist)))])
     if isinstance(dist, dict):
-        if len(dist) != 1 or next(iter(dist)) not in ('loguniform', 'uniform', 'randint'):
-            raise ConfigError(f"Unknown distribution {dist}; use {{'loguniform': [lo, hi]}}, {{'uniform': [lo, hi]}} or {{'randint': [lo, hi]}}.")
-        kind, (lo, hi) = next(iter(dist.items()))
-        if hi < lo: raise ConfigError(f"{kind} range [{lo}, {hi}] is empty; give [low, high].")
+        kind, lo, hi = _bounds(dist)
         if kind == 'uniform': return float(rng.uniform(lo, hi))
-        if kind == 'randint': return int(rng.integers(lo, hi + 1))
-        if lo <= 0: raise ConfigError(f"loguniform needs positive bounds, got [{lo}, {hi}].")
+        if kind == 'randint': return int(rng.integers(int(lo), int(hi) + 1))
         return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
     return _plain(dist)
 
@@ -65,14 +88,20 @@ def checkpoint_epochs(policy:list|dict,      # list of epochs, or a `thesis_poli
                      )->tuple[list[int], int]:
     "The sorted epochs to keep and the number of epochs to train."
     if isinstance(policy, dict):
-        if policy.get('policy') != 'thesis': raise ConfigError(f"Unknown checkpoint policy {policy}; use a list of epochs or thesis_policy().")
+        if policy.get('policy') != 'thesis' or not {'early', 'final_mean', 'final_std', 'final_clip'} <= set(policy):
+            raise ConfigError(f"Unknown checkpoint policy {policy}; use a list of epochs or thesis_policy().")
         a, b = policy['early']; lo, hi = policy['final_clip']
         early = int(rng.integers(a, b + 1))
         final = int(np.clip(round(rng.normal(policy['final_mean'], policy['final_std'])), lo, hi))
         return [early, final], final
-    eps = sorted(set(int(e) for e in policy))
+    if not isinstance(policy, (list, tuple)) or not all(isinstance(e, int) and not isinstance(e, bool) for e in policy):
+        raise ConfigError(f"Checkpoint epochs must be a list of integer epochs or thesis_policy(), got {policy!r}.")
+    eps = sorted(set(policy))
     if not eps or eps[0] < 0: raise ConfigError(f"Checkpoint epochs must be a non-empty list of epochs >= 0, got {policy}.")
-    return [e for e in eps if e <= n_epochs], n_epochs
+    keep = [e for e in eps if e <= n_epochs]
+    if not keep: raise ConfigError(f"All checkpoint epochs {eps} exceed the {n_epochs} training epochs, so no weights would be "
+                                   f"saved; lower the checkpoints or raise epochs.")
+    return keep, n_epochs
 
 # %% ../nbs/30_zoo.ipynb #c011
 INITS = {'kaiming_uniform': nn.init.kaiming_uniform_, 'kaiming_normal': nn.init.kaiming_normal_,
@@ -123,12 +152,26 @@ class ZooSpec:
         "The spec as a JSON string."
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
-    @classmethod
-    def from_json(cls, text:str)->ZooSpec:
-        "Rebuild a spec from `to_json` output."
-        d = json.loads(text); unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown: raise ConfigError(f"Unknown ZooSpec fields {sorted(unknown)}; was the file written by another weightnb version?")
-        return cls(**d)
+# %% ../nbs/30_zoo.ipynb #c014c
+@patch(cls_method=True)
+def from_dict(cls:ZooSpec, d:Any, where:str='the spec')->ZooSpec:
+    "Rebuild a spec from `asdict` output, naming `where` in errors."
+    if not isinstance(d, dict): raise ConfigError(f"{where} must hold a JSON object of ZooSpec fields, got {type(d).__name__}.")
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown: raise ConfigError(f"Unknown ZooSpec fields {sorted(unknown)} in {where}; was it written by another weightnb version?")
+    return cls(**d)
+
+@patch(cls_method=True)
+def from_json(cls:ZooSpec, text:str, where:str='the spec text')->ZooSpec:
+    "Rebuild a spec from `to_json` output."
+    try: d = json.loads(text)
+    except json.JSONDecodeError as e: raise ConfigError(f"{where} is not valid JSON ({e}); rewrite it with ZooSpec.to_json().") from None
+    return cls.from_dict(d, where)
+
+@patch(cls_method=True)
+def load(cls:ZooSpec, path:str|Path)->ZooSpec:
+    "Read a `spec.json` file (errors name the file)."
+    return cls.from_dict(read_json(path, what='zoo spec'), str(path))
 
 # %% ../nbs/30_zoo.ipynb #c017
 _CNN_ONLY = ('activation', 'dropout')
@@ -159,23 +202,160 @@ def _sample(self:ZooSpec, i:int)->dict:
 
 ZooSpec.sample = _sample
 
-# %% ../nbs/30_zoo.ipynb #c020
-_DATA_CACHE: dict = {}
+# %% ../nbs/30_zoo.ipynb #c019b
+class ZooMember:
+    "One model of a zoo: owns the member layout (config.json, epoch_XXX.safetensors, metrics.jsonl, done)."
+    CONFIG, METRICS, DONE = 'config.json', 'metrics.jsonl', 'done'
+    def __init__(self, path:str|Path, # the member folder (for a packed zoo: <file>/<name>, never on disk)
+                 packed=None,         # the `PackedZoo` holding it, if it comes from a packed file
+                ):
+        self.path, self.packed = Path(path), packed
+        self._config = self._metrics = self._status = None
+    @staticmethod
+    def dirname(i:int)->str:
+        "Folder name of member `i`."
+        return f'model_{int(i):04d}'
+    @staticmethod
+    def filename(epoch:int)->str:
+        "File name of the checkpoint after `epoch`."
+        return f'epoch_{int(epoch):03d}.safetensors'
+    @property
+    def name(self)->str: return self.path.name
+    @property
+    def is_done(self)->bool: return self.packed is not None or (self.path / self.DONE).is_file()
+    def checkpoint_path(self, epoch:int)->Path: return self.path / self.filename(epoch)
+    def __repr__(self): return f"ZooMember({self.name}, epochs={self.epochs})"
 
-def _zoo_data(cfg:dict, data_seed:int):
-    "Train / val / test loaders for a member config (datasets cached per process)."
-    key = (cfg['dataset'], tuple(cfg['classes'] or ()), cfg['val_fraction'], cfg['n_train'], cfg.get('n_val'), cfg['n_test'], data_seed)
-    if key not in _DATA_CACHE:
-        if len(_DATA_CACHE) > 8: _DATA_CACHE.clear()
-        raw = {s: load_dataset(cfg['dataset'], s) for s in ('train', 'test')}
-        if cfg['classes']: raw = {s: class_subset(d, cfg['classes']) for s, d in raw.items()}
-        train, val = train_val_split(raw['train'], cfg['val_fraction'], data_seed)
-        test = raw['test']
-        if cfg['n_train'] is not None: train = train.subset(torch.arange(min(cfg['n_train'], len(train))))
-        if cfg['n_test'] is not None: test = test.subset(torch.arange(min(cfg['n_test'], len(test))))
-        if cfg.get('n_val') is not None: val = val.subset(torch.arange(min(cfg['n_val'], len(val))))
-        _DATA_CACHE[key] = train, val, test
-    return _DATA_CACHE[key]
+# %% ../nbs/30_zoo.ipynb #c019d
+@patch
+def _writable(self:ZooMember):
+    if self.packed is not None: raise ConfigError(f"{self.path} is in a packed zoo, which is read-only; unpack it first (Zoo.unpack).")
+    self.path.mkdir(parents=True, exist_ok=True); self._config = self._metrics = self._status = None
+
+@patch
+def clear(self:ZooMember):
+    "Delete the member's folder and everything in it."
+    self._writable(); shutil.rmtree(self.path)
+
+@patch
+def write_text(self:ZooMember, part:str, text:str):
+    "Write one text part (`CONFIG`, `METRICS` or `DONE`) atomically."
+    self._writable(); write_text_atomic(self.path / part, text)
+
+@patch
+def write_config(self:ZooMember, cfg:dict): self.write_text(self.CONFIG, json.dumps(cfg, indent=1, default=str))
+
+@patch
+def write_metrics(self:ZooMember, rows:list[dict]):
+    "Write all metric rows (one JSON line each) atomically."
+    self.write_text(self.METRICS, ''.join(json.dumps(r) + '\n' for r in rows))
+
+@patch
+def write_checkpoint(self:ZooMember, epoch:int, weights:nn.Module|dict, metadata:dict|None=None)->Path:
+    "Save the weights after `epoch` atomically."
+    self._writable(); return save_weights(weights, self.checkpoint_path(epoch), metadata)
+
+@patch
+def mark_done(self:ZooMember, summary:dict)->dict:
+    "Write the `done` summary last; its `checkpoints` default to the checkpoint files present."
+    summary = dict(summary); summary.setdefault('checkpoints', self.present_epochs)
+    self.write_text(self.DONE, json.dumps(summary)); return summary
+
+# %% ../nbs/30_zoo.ipynb #c019f
+def _loads(text:str, where:str, jsonl:bool=False):
+    "Parse JSON (or JSON lines), raising `ConfigError` naming `where`."
+    try: return [json.loads(l) for l in text.splitlines() if l.strip()] if jsonl else json.loads(text)
+    except json.JSONDecodeError as e: raise ConfigError(f"{where} is not valid JSON ({e}); regenerate the member or fix the file.") from None
+
+@patch
+def read_text(self:ZooMember, part:str)->str|None:
+    "The text of one part, None when it is absent."
+    if self.packed is not None: return self.packed.texts(self.name).get(part)
+    f = self.path / part
+    return f.read_text() if f.is_file() else None
+
+@patch(as_prop=True)
+def config(self:ZooMember)->dict:
+    if self._config is None:
+        text = self.read_text(self.CONFIG)
+        if text is None: raise CheckpointError(f"{self.path} has no {self.CONFIG}; regenerate this member.")
+        self._config = _loads(text, self.path / self.CONFIG)
+    return self._config
+
+@patch(as_prop=True)
+def status(self:ZooMember)->dict:
+    "The `done` summary ({} while unfinished)."
+    if self._status is None:
+        text = self.read_text(self.DONE); self._status = {} if text is None else _loads(text, self.path / self.DONE)
+    return self._status
+
+@patch(as_prop=True)
+def metrics(self:ZooMember)->list[dict]:
+    "One dict per epoch from `metrics.jsonl` (epoch 0 = initialisation); [] when the file is absent."
+    if self._metrics is None:
+        text = self.read_text(self.METRICS); self._metrics = [] if text is None else _loads(text, self.path / self.METRICS, jsonl=True)
+    return self._metrics
+
+@patch(as_prop=True)
+def has_metrics(self:ZooMember)->bool: return self.read_text(self.METRICS) is not None
+
+# %% ../nbs/30_zoo.ipynb #c019g
+@patch(as_prop=True)
+def present_epochs(self:ZooMember)->list[int]:
+    "Epochs whose checkpoint is actually stored."
+    if self.packed is not None: return self.packed.epochs(self.name)
+    return sorted(int(p.stem.split('_')[1]) for p in self.path.glob('epoch_*.safetensors'))
+
+@patch(as_prop=True)
+def epochs(self:ZooMember)->list[int]:
+    "Checkpoint epochs the member lists in `done` (the files present when it lists none)."
+    listed = self.status.get('checkpoints') if self.is_done else None
+    return sorted(int(e) for e in listed) if listed is not None else self.present_epochs
+
+@patch(as_prop=True)
+def missing_checkpoints(self:ZooMember)->list[int]:
+    "Listed epochs whose checkpoint is gone (non-empty: the member is damaged)."
+    return sorted(set(self.epochs) - set(self.present_epochs))
+
+@patch
+def state_dict(self:ZooMember, epoch:int|None=None, # default: the last checkpoint
+               device='cpu')->dict[str, Tensor]:
+    "The state dict saved at `epoch`."
+    if self.missing_checkpoints:
+        raise CheckpointError(f"Zoo member {self.path} is damaged: checkpoints {self.missing_checkpoints} are listed in its "
+                              f"'done' summary but missing; rerun generate_zoo on the zoo folder to retrain it.")
+    if epoch is None:
+        if not self.epochs: raise CheckpointError(f"{self.path} has no checkpoints.")
+        epoch = self.epochs[-1]
+    if epoch not in self.epochs: raise CheckpointError(f"{self.path} has no checkpoint of epoch {epoch}; it has {self.epochs}.")
+    if self.packed is not None: return self.packed.state_dict(self.name, epoch, device)
+    return load_weights(self.checkpoint_path(epoch), device)
+
+# %% ../nbs/30_zoo.ipynb #c019h
+def _safetensors_header(path:Path)->str:
+    "The raw JSON header of a safetensors file, padding included."
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        if n > 100_000_000: raise CheckpointError(f"{path} is not a valid safetensors file (header of {n} bytes).")
+        return f.read(n).decode()
+
+@patch
+def checkpoint_header(self:ZooMember, epoch:int)->str:
+    "The raw safetensors header of one checkpoint (kept by packing, so unpacking rewrites the file byte for byte)."
+    if self.packed is not None: return self.packed.header(self.name, epoch)
+    return _safetensors_header(self.checkpoint_path(epoch))
+
+@patch
+def checkpoints(self:ZooMember, device='cpu')->Iterator[tuple[int, dict[str, Tensor]]]:
+    "(epoch, state dict) for every checkpoint, in epoch order."
+    for e in self.epochs: yield e, self.state_dict(e, device)
+
+@patch
+def model(self:ZooMember, epoch:int|None=None, device='cpu')->nn.Module:
+    "The member rebuilt from its config with the weights of `epoch` loaded (keys and shapes checked)."
+    m = build_member(self.config)
+    load_state_dict_checked(m, self.state_dict(epoch), where=f"{self.path} epoch {epoch if epoch is not None else self.epochs[-1]}", match_dtype=True)
+    return m.to(device)
 
 def build_member(cfg:dict)->nn.Module:
     "The (uninitialised-by-seed) model of a member config."
@@ -184,75 +364,157 @@ def build_member(cfg:dict)->nn.Module:
 
 def is_done(model_dir:str|Path)->bool:
     "Whether `model_dir` holds a finished zoo member."
-    return (Path(model_dir) / 'done').is_file()
+    return ZooMember(model_dir).is_done
 
-def _eval_row(model, dl):
-    r = evaluate(model, dl); return r['acc'], r['loss']
+# %% ../nbs/30_zoo.ipynb #c020
+_DATA_CACHE: dict = {}
 
+def member_data(cfg:dict,        # a member config (`ZooSpec.sample`)
+                data_seed:int,   # the spec seed: fixes the train/validation split
+               )->tuple:
+    "Train / val / test datasets of a member config (cached per process)."
+    key = (cfg['dataset'], tuple(cfg['classes'] or ()), cfg['val_fraction'], cfg['n_train'], cfg.get('n_val'), cfg['n_test'], data_seed)
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) > 8: _DATA_CACHE.clear()
+        _DATA_CACHE[key] = split_datasets(cfg['dataset'], cfg['val_fraction'], cfg['classes'], cfg['n_train'], cfg.get('n_val'),
+                                          cfg['n_test'], seed=data_seed)
+    return _DATA_CACHE[key]
+
+# %% ../nbs/30_zoo.ipynb #c020c
+def _acc_loss(model, dl): r = evaluate(model, dl); return r['acc'], r['loss']
+
+def train_member(cfg:dict,           # a member config (`ZooSpec.sample`)
+                 member:ZooMember,   # where the parts go (config.json is already written)
+                 data_seed:int,      # the spec seed
+                 device=None,
+                )->tuple[str, str|None, list[dict]]:
+    "Train `cfg` writing checkpoints and metrics into `member`; return (status, error, metric rows)."
+    train_ds, val_ds, test_ds = member_data(cfg, data_seed)
+    train_dl = make_loader(train_ds, cfg['batch_size'], shuffle=True, seed=cfg['seed'], drop_last=len(train_ds) > cfg['batch_size'])
+    val_dl, test_dl = make_loader(val_ds, 1024), make_loader(test_ds, 1024)
+    seed_everything(cfg['seed'])
+    model = init_weights(build_member(cfg), cfg['init']).to(device)
+    keep, rows = set(cfg['checkpoints']), []
+    def record(epoch, train_acc, train_loss):
+        (va, vl), (ta, tl) = _acc_loss(model, val_dl), _acc_loss(model, test_dl)
+        rows.append(dict(epoch=epoch, train_acc=train_acc, train_loss=train_loss, val_acc=va, val_loss=vl,
+                         test_acc=ta, test_loss=tl, ggap=train_acc - ta))
+        member.write_metrics(rows)
+        if epoch in keep: member.write_checkpoint(epoch, model)
+    record(0, *_acc_loss(model, make_loader(train_ds, 1024)))
+    cb = lambda e, m, _: record(m['epoch'], m['train_acc'], m['train_loss']) and False
+    try: fit(model, train_dl, cfg['epochs'], cfg['opt'], cfg['lr'], cfg['wd'], cfg['schedule'], callbacks=[cb], progress=False, device=device)
+    except FloatingPointError as e: return 'diverged', str(e), rows
+    return 'done', None, rows
+
+# %% ../nbs/30_zoo.ipynb #c020e
 def train_zoo_member(spec:ZooSpec|dict, # the zoo recipe (or its `asdict`)
                      i:int,             # model index
                      out_dir:str|Path,  # zoo folder; the member goes to out_dir/model_XXXX
                      device=None,       # default: `default_device()`
                      threads:int|None=None, # torch.set_num_threads for this call (workers: 1)
                     )->dict:
-    "Train model `i` of `spec` into its own folder; skip it if done, restart it if interrupted."
-    spec = ZooSpec(**spec) if isinstance(spec, dict) else spec
+    "Train model `i` of `spec` into its own folder; skip it if done, restart it if interrupted or damaged."
+    spec = ZooSpec.from_dict(spec) if isinstance(spec, dict) else spec
     if threads is not None: torch.set_num_threads(threads)
-    cfg = spec.sample(i); mdir = Path(out_dir) / cfg['name']
-    if is_done(mdir): return json.loads((mdir / 'done').read_text())
-    if mdir.exists(): shutil.rmtree(mdir)            # an interrupted run: start again cleanly
-    mdir.mkdir(parents=True)
-    write_text_atomic(mdir / 'config.json', json.dumps(cfg, indent=1))
-    device = default_device(device); t0 = time.perf_counter()
-    train_ds, val_ds, test_ds = _zoo_data(cfg, spec.seed)
-    train_dl = make_loader(train_ds, cfg['batch_size'], shuffle=True, seed=cfg['seed'], drop_last=len(train_ds) > cfg['batch_size'])
-    val_dl, test_dl = make_loader(val_ds, 1024), make_loader(test_ds, 1024)
-    seed_everything(cfg['seed'])
-    model = init_weights(build_member(cfg), cfg['init']).to(device)
-    keep = set(cfg['checkpoints'])
-    log = open(mdir / 'metrics.jsonl', 'a')
-    def record(epoch, train_acc, train_loss):
-        va, vl = _eval_row(model, val_dl); ta, tl = _eval_row(model, test_dl)
-        row = dict(epoch=epoch, train_acc=train_acc, train_loss=train_loss, val_acc=va, val_loss=vl,
-                   test_acc=ta, test_loss=tl, ggap=train_acc - ta)
-        log.write(json.dumps(row) + '\n'); log.flush()
-        if epoch in keep: save_weights(model, mdir / f'epoch_{epoch:03d}.safetensors')
-        return row
-    status, error = 'done', None
-    try:
-        rows = [record(0, *_eval_row(model, make_loader(train_ds, 1024)))]
-        cb = lambda e, m, _: rows.append(record(m['epoch'], m['train_acc'], m['train_loss'])) and False
-        try: fit(model, train_dl, cfg['epochs'], cfg['opt'], cfg['lr'], cfg['wd'], cfg['schedule'], callbacks=[cb], progress=False, device=device)
-        except FloatingPointError as e: status, error = 'diverged', str(e)
-    finally: log.close()
-    summary = dict(name=cfg['name'], index=i, status=status, error=error, epochs=cfg['epochs'], checkpoints=sorted(
-        int(p.stem.split('_')[1]) for p in mdir.glob('epoch_*.safetensors')), seconds=time.perf_counter() - t0,
-        **{f'final_{k}': v for k, v in rows[-1].items() if k != 'epoch'})
-    write_text_atomic(mdir / 'done', json.dumps(summary))
-    return summary
+    cfg = spec.sample(i); member = ZooMember(Path(out_dir) / cfg['name'])
+    if member.is_done and not member.missing_checkpoints: return member.status
+    if member.path.exists(): member.clear()
+    member.write_config(cfg)
+    t0 = time.perf_counter()
+    status, error, rows = train_member(cfg, member, spec.seed, default_device(device))
+    return member.mark_done(dict(name=cfg['name'], index=i, status=status, error=error, epochs=cfg['epochs'],
+                                 checkpoints=member.present_epochs, seconds=time.perf_counter() - t0,
+                                 **{f'final_{k}': v for k, v in rows[-1].items() if k != 'epoch'}))
 
 # %% ../nbs/30_zoo.ipynb #c026
+EXECUTORS = ('local', 'process', 'ray')
+
+def _import_ray():
+    try: import ray   # a local import on purpose: Ray is an optional extra, needed only for executor='ray'
+    except ImportError: raise ConfigError("executor='ray' needs Ray, an optional extra: pip install weightnb[ray]") from None
+    return ray
+
+def _call(fn, item): return fn(item)
+
+# %% ../nbs/30_zoo.ipynb #c026a
+def _process_jobs(fn, items, n_workers):
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context('spawn')) as pool:
+        for f in as_completed([pool.submit(fn, it) for it in items]): yield f.result()
+
+def _ray_jobs(fn, items, n_workers, address):
+    ray = _import_ray(); started = not ray.is_initialized()
+    if started:
+        try: ray.init(address=address, **({} if address else dict(num_cpus=n_workers)), include_dashboard=False, log_to_driver=False)
+        except Exception: ray.shutdown(); raise   # leave no half-started local node behind
+    try:
+        task = ray.remote(num_cpus=1)(_call)
+        pending = [task.remote(fn, it) for it in items]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started: ray.shutdown()
+
+def map_jobs(fn:Callable,          # function of one item (picklable for 'process' and 'ray')
+             items:Iterable,       # the work items
+             executor:str='local', # 'local', 'process' or 'ray'
+             n_workers:int|None=None, # processes, or CPUs of a local Ray (default: all cores)
+             address:str|None=None, # Ray cluster address (None: start or reuse a local Ray)
+            )->Iterator:
+    "Yield `fn(item)` for every item as the jobs finish."
+    if executor not in EXECUTORS: raise ConfigError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
+    if n_workers is not None and n_workers < 1: raise ConfigError(f"n_workers must be >= 1, got {n_workers}.")
+    items, n_workers = list(items), n_workers or os.cpu_count() or 1
+    if executor == 'local': return map(fn, items)
+    if executor == 'process': return _process_jobs(fn, items, n_workers)
+    _import_ray()      # fail now, not at the first next()
+    return _ray_jobs(fn, items, n_workers, address)
+
+# %% ../nbs/30_zoo.ipynb #c026d
+class ZooLockedError(WeightnbError, RuntimeError):
+    "Another process is generating into the same zoo folder."
+
+@contextmanager
+def zoo_lock(out_dir:str|Path): # the zoo folder
+    "Hold the generation lock of a zoo folder (an exclusive `flock` on `<out_dir>/.lock`)."
+    f = open(Path(out_dir) / '.lock', 'a+')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); holder = f.read().strip() or 'another process'; f.close()
+        raise ZooLockedError(f"{out_dir} is being generated by {holder}; wait for it to finish or use another folder.") from None
+    try:
+        f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on {socket.gethostname()}"); f.flush()
+        yield
+    finally: fcntl.flock(f, fcntl.LOCK_UN); f.close()
+
 def zoo_index(out_dir:str|Path)->dict:
     "Rebuild the index of a zoo folder from its finished members."
-    out_dir = Path(out_dir); models = []
-    for d in sorted(out_dir.glob('model_*')):
-        if is_done(d): models.append(json.loads((d / 'done').read_text()))
+    models = [m.status for m in map(ZooMember, sorted(Path(out_dir).glob('model_*'))) if m.is_done]
     return dict(n_done=len(models), models=models)
 
 def write_zoo_index(out_dir:str|Path)->dict:
     "Write `index.json` of a zoo folder atomically and return it."
     idx = zoo_index(out_dir); write_text_atomic(Path(out_dir) / 'index.json', json.dumps(idx, indent=1)); return idx
 
-def _import_ray():
-    try: import ray
-    except ImportError: raise ConfigError("executor='ray' needs Ray, an optional extra: pip install weightnb[ray]") from None
-    return ray
+# %% ../nbs/30_zoo.ipynb #c026e
+def prepare_zoo_folder(spec:ZooSpec, out_dir:Path, n_models:int)->list[int]:
+    "Check or write `spec.json`, sample every config, and return the indices still to train."
+    sp = out_dir / 'spec.json'
+    if sp.exists() and read_json(sp, what='zoo spec') != json.loads(spec.to_json()):   # compared as JSON: tuples == lists
+        raise ConfigError(f"{out_dir} holds a zoo of a different spec (see {sp}); use a new folder or the same spec to resume.")
+    for i in range(n_models): spec.sample(i)          # fail fast on a bad spec, before any worker starts
+    if not sp.exists(): write_text_atomic(sp, spec.to_json())
+    members = [ZooMember(out_dir / ZooMember.dirname(i)) for i in range(n_models)]
+    damaged = [m.name for m in members if m.is_done and m.missing_checkpoints]
+    if damaged: warnings.warn(f"Zoo members {damaged[:5]}{' ...' if len(damaged) > 5 else ''} in {out_dir} are damaged "
+                              "(checkpoints listed in 'done' are missing); they are retrained.")
+    return [i for i, m in enumerate(members) if not m.is_done or m.name in damaged]
 
-# %% ../nbs/30_zoo.ipynb #c027
 def generate_zoo(spec:ZooSpec,            # the recipe
                  out_dir:str|Path,        # zoo folder (created)
                  n_models:int,            # models 0..n_models-1
-                 executor:str='local',    # 'local', 'process' or 'ray'
+                 executor:str='local',    # 'local', 'process' or 'ray' (see `map_jobs`)
                  workers:int=1,           # processes (or Ray CPUs when starting a local Ray)
                  device=None,             # device for 'local' (workers choose `default_device()`)
                  address:str|None=None,   # Ray cluster address (None: start or reuse a local Ray)
@@ -260,143 +522,93 @@ def generate_zoo(spec:ZooSpec,            # the recipe
                 )->Zoo:
     "Train the members of `spec` that are not finished yet and return the `Zoo`."
     if n_models < 1: raise ConfigError(f"n_models must be >= 1, got {n_models}.")
-    if executor not in ('local', 'process', 'ray'): raise ConfigError(f"executor must be 'local', 'process' or 'ray', got {executor!r}.")
+    if executor not in EXECUTORS: raise ConfigError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    sp = out_dir / 'spec.json'
-    if sp.exists() and json.loads(sp.read_text()) != json.loads(spec.to_json()):   # compared as JSON: tuples == lists
-        raise ConfigError(f"{out_dir} holds a zoo of a different spec (see {sp}); use a new folder or the same spec to resume.")
-    if not sp.exists(): write_text_atomic(sp, spec.to_json())
-    for i in range(n_models): spec.sample(i)          # fail fast on a bad spec, before any worker starts
-    todo = [i for i in range(n_models) if not is_done(out_dir / f'model_{i:04d}')]
-    bar = tqdm(total=n_models, initial=n_models - len(todo), desc='zoo', disable=not progress)
-    def finished(summary):
-        write_zoo_index(out_dir); bar.update(1); bar.set_postfix(acc=f"{summary.get('final_test_acc', float('nan')):.3f}")
-    try:
-        if executor == 'local':
-            for i in todo: finished(train_zoo_member(spec, i, out_dir, device))
-        elif executor == 'process':
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context('spawn')) as pool:
-                futs = [pool.submit(train_zoo_member, asdict(spec), i, out_dir, None, 1) for i in todo]
-                for f in as_completed(futs): finished(f.result())
-        else:
-            ray = _import_ray(); started = not ray.is_initialized()
-            if started:
-                try: ray.init(address=address, **({} if address else dict(num_cpus=workers)), include_dashboard=False, log_to_driver=False)
-                except Exception: ray.shutdown(); raise   # leave no half-started local node behind
-            try:
-                task = ray.remote(num_cpus=1)(train_zoo_member)
-                pending = [task.remote(asdict(spec), i, str(out_dir.resolve()), None, 1) for i in todo]
-                while pending:
-                    ready, pending = ray.wait(pending, num_returns=1)
-                    finished(ray.get(ready[0]))
-            finally:
-                if started: ray.shutdown()
-    finally:
-        bar.close(); write_zoo_index(out_dir)
+    with zoo_lock(out_dir):
+        todo = prepare_zoo_folder(spec, out_dir, n_models)
+        local = executor == 'local'
+        job = partial(train_zoo_member, asdict(spec), out_dir=str(out_dir.resolve()), device=device if local else None, threads=None if local else 1)
+        bar = tqdm(total=n_models, initial=n_models - len(todo), desc='zoo', disable=not progress)
+        try:
+            for s in map_jobs(job, todo, executor, workers, address):
+                write_zoo_index(out_dir); bar.update(1); bar.set_postfix(acc=f"{s.get('final_test_acc', float('nan')):.3f}")
+        finally: bar.close(); write_zoo_index(out_dir)
     return Zoo(out_dir)
 
-# %% ../nbs/30_zoo.ipynb #c029
-class ZooMember:
-    "One trained model of a zoo: its folder, config, per-epoch metrics and checkpoints (read lazily)."
-    def __init__(self, path:str|Path): self.path = Path(path); self._config = self._metrics = None
-    @property
-    def name(self)->str: return self.path.name
-    @property
-    def config(self)->dict:
-        if self._config is None: self._config = json.loads((self.path / 'config.json').read_text())
-        return self._config
-    @property
-    def metrics(self)->list[dict]:
-        "One dict per epoch from `metrics.jsonl` (epoch 0 = initialisation)."
-        if self._metrics is None:
-            f = self.path / 'metrics.jsonl'
-            self._metrics = [json.loads(l) for l in f.read_text().splitlines() if l.strip()] if f.exists() else []
-        return self._metrics
-    @property
-    def epochs(self)->list[int]:
-        "Epochs that have a checkpoint."
-        return sorted(int(p.stem.split('_')[1]) for p in self.path.glob('epoch_*.safetensors'))
-    def checkpoint_path(self, epoch:int)->Path: return self.path / f'epoch_{epoch:03d}.safetensors'
-    def state_dict(self, epoch:int|None=None, # default: the last checkpoint
-                   device='cpu')->dict[str, Tensor]:
-        "The state dict saved at `epoch`."
-        if epoch is None:
-            if not self.epochs: raise CheckpointError(f"{self.path} has no checkpoints.")
-            epoch = self.epochs[-1]
-        return load_weights(self.checkpoint_path(epoch), device)
-    def checkpoints(self, device='cpu')->Iterator[tuple[int, dict[str, Tensor]]]:
-        "(epoch, state dict) for every checkpoint, in epoch order."
-        for e in self.epochs: yield e, self.state_dict(e, device)
-    def model(self, epoch:int|None=None, device='cpu')->nn.Module:
-        "The member rebuilt from its config with the weights of `epoch` loaded."
-        m = build_member(self.config); m.load_state_dict(self.state_dict(epoch)); return m.to(device)
-    def __repr__(self): return f"ZooMember({self.name}, epochs={self.epochs})"
-
 # %% ../nbs/30_zoo.ipynb #c030
-_SPLITS = ('train', 'val', 'test')
+_SPLITS, INCOMPLETE = ('train', 'val', 'test'), '.incomplete'
 
 class Zoo:
-    "A zoo folder: finished members (lazily read), a table of checkpoints, splits and datasets."
-    def __init__(self, path:str|Path, # a folder written by `generate_zoo` or `import_modelzoo`
+    "A zoo folder or packed zoo file: finished members (lazily read), a table of checkpoints, splits and datasets."
+    def __init__(self, path:str|Path, # a folder written by `generate_zoo` / `import_modelzoo`, or a file written by `Zoo.pack`
                  members:list[str]|None=None, # restrict to these member names (used by `split`)
                 ):
         self.path = Path(path)
-        if not self.path.is_dir(): raise CheckpointError(f"No zoo folder at {self.path}; create one with generate_zoo or import_modelzoo.")
-        names = self.all_names = sorted(d.name for d in self.path.glob('model_*') if is_done(d))
+        self.packed = PackedZoo(self.path) if self.path.is_file() else None
+        if self.packed is None:
+            if not self.path.is_dir(): raise CheckpointError(f"No zoo folder or packed zoo file at {self.path}; create one with generate_zoo or import_modelzoo.")
+            if (self.path / INCOMPLETE).exists(): raise CheckpointError(f"{self.path} is the incomplete output of an interrupted run "
+                                                                        f"({(self.path / INCOMPLETE).read_text().strip()}); rerun it.")
+        self._members, self._frame = {}, None
+        self.all_names = self.packed.names if self.packed else sorted(d.name for d in self.path.glob('model_*') if is_done(d))
+        damaged = [n for n in self.all_names if self[n].missing_checkpoints]
+        if damaged: warnings.warn(f"{self.path}: members {damaged[:5]}{' ...' if len(damaged) > 5 else ''} are damaged (listed "
+                                  "checkpoints are missing) and left out; rerun generate_zoo on the folder to retrain them.")
         if members is not None:
-            missing = set(members) - set(names)
+            missing = set(members) - set(self.all_names)
             if missing: raise CheckpointError(f"Members {sorted(missing)[:3]} are not finished in {self.path}.")
-            names = [n for n in names if n in set(members)]
-        self.names = names; self._members = {}; self._frame = None
+        self.names = [n for n in self.all_names if n not in damaged and (members is None or n in set(members))]
     @property
     def spec(self)->ZooSpec|None:
         "The spec the zoo was generated from (None for imported zoos)."
+        if self.packed is not None: return None if self.packed.spec_text is None else ZooSpec.from_json(self.packed.spec_text, f"{self.path} spec")
         sp = self.path / 'spec.json'
-        return ZooSpec.from_json(sp.read_text()) if sp.exists() else None
+        return ZooSpec.load(sp) if sp.exists() else None
     def __len__(self): return len(self.names)
     def __getitem__(self, i:int|str)->ZooMember:
         name = self.names[i] if isinstance(i, int) else i
-        if name not in self._members: self._members[name] = ZooMember(self.path / name)
+        if name not in self._members: self._members[name] = ZooMember(self.path / name, self.packed)
         return self._members[name]
     def __iter__(self)->Iterator[ZooMember]: return (self[n] for n in self.names)
-    def __repr__(self): return f"Zoo({self.path}, {len(self)} members)"
+    def __repr__(self): return f"Zoo({self.path}, {len(self)} members{', packed' if self.packed else ''})"
 
-    def write_member(self, member:ZooMember,     # the member to copy (config and metrics)
-                     state_dicts:dict[int, dict], # epoch -> new state dict
-                     **extra_config,              # added to the copy's config (e.g. aligned_to='model_0003')
-                    )->ZooMember:
-        "Write a copy of `member` with new weights into this zoo's folder (atomic, `done` last)."
-        d = self.path / member.name
-        if d.exists(): shutil.rmtree(d)
-        d.mkdir(parents=True)
-        write_text_atomic(d / 'config.json', json.dumps(dict(member.config, **extra_config), indent=1))
-        if (member.path / 'metrics.jsonl').exists(): shutil.copyfile(member.path / 'metrics.jsonl', d / 'metrics.jsonl')
-        for e, sd in state_dicts.items(): save_weights(sd, d / f'epoch_{int(e):03d}.safetensors')
-        done = json.loads((member.path / 'done').read_text()) if is_done(member.path) else dict(name=member.name, status='done')
-        write_text_atomic(d / 'done', json.dumps(dict(done, checkpoints=sorted(int(e) for e in state_dicts))))
-        if member.name not in self.all_names: self.all_names = sorted(self.all_names + [member.name])
-        if member.name not in self.names: self.names = sorted(self.names + [member.name])
-        self._members.pop(member.name, None); self._frame = None
-        return self[member.name]
+# %% ../nbs/30_zoo.ipynb #c030b
+@patch
+def write_member(self:Zoo, member:ZooMember,  # the member to copy (config, metrics and status)
+                 state_dicts:dict[int, dict], # epoch -> new state dict
+                 **extra_config,              # added to the copy's config (e.g. aligned_to='model_0003')
+                )->ZooMember:
+    "Write a copy of `member` with new weights into this zoo's folder (atomic parts, `done` last)."
+    if self.packed is not None: raise ConfigError(f"{self.path} is a packed zoo, which is read-only; unpack it first.")
+    new = ZooMember(self.path / member.name)
+    if new.path.exists(): new.clear()
+    new.write_config(dict(member.config, **extra_config))
+    if (metrics := member.read_text(ZooMember.METRICS)) is not None: new.write_text(ZooMember.METRICS, metrics)
+    for e, sd in state_dicts.items(): new.write_checkpoint(e, sd)
+    new.mark_done(dict(member.status or dict(name=member.name, status='done'), checkpoints=sorted(int(e) for e in state_dicts)))
+    for attr in ('all_names', 'names'):
+        if member.name not in getattr(self, attr): setattr(self, attr, sorted(getattr(self, attr) + [member.name]))
+    self._members.pop(member.name, None); self._frame = None
+    return self[member.name]
 
-    @classmethod
-    def create(cls, path:str|Path, spec:ZooSpec|None=None)->Zoo:
-        "An empty zoo folder to fill with `write_member` (refuses a non-empty folder)."
-        path = Path(path)
-        if path.exists() and any(path.iterdir()): raise ConfigError(f"{path} is not empty; pick a new folder for the new zoo.")
-        path.mkdir(parents=True, exist_ok=True)
-        if spec is not None: write_text_atomic(path / 'spec.json', spec.to_json())
-        return cls(path)
+@patch(cls_method=True)
+def create(cls:Zoo, path:str|Path, spec:ZooSpec|None=None)->Zoo:
+    "An empty zoo folder to fill with `write_member` (refuses a non-empty folder)."
+    path = Path(path)
+    if path.exists() and any(path.iterdir()): raise ConfigError(f"{path} is not empty; pick a new folder for the new zoo.")
+    path.mkdir(parents=True, exist_ok=True)
+    if spec is not None: write_text_atomic(path / 'spec.json', spec.to_json())
+    return cls(path)
 
 # %% ../nbs/30_zoo.ipynb #c033
 _CONFIG_COLS = ('seed', 'arch', 'dataset', 'classes', 'lr', 'wd', 'opt', 'init', 'activation', 'dropout', 'batch_size', 'epochs')
 
-def _frame(self:Zoo)->'pd.DataFrame':
+def _frame(self:Zoo)->pd.DataFrame:
     "One row per checkpoint: member, epoch, path, split, config and metrics of that epoch."
-    import pandas as pd
     if self._frame is None:
+        no_metrics = [m.name for m in self if not m.has_metrics]
+        if no_metrics: warnings.warn(f"{self.path}: members {no_metrics[:5]}{' ...' if len(no_metrics) > 5 else ''} have no "
+                                     f"{ZooMember.METRICS}; their metric columns are NaN (ZooDataset drops them).")
         split_of = self.split_names(); rows = []
         for m in self:
             by_epoch = {r['epoch']: r for r in m.metrics}
@@ -438,6 +650,7 @@ def flatten_weights(sd:dict[str, Tensor], # a state dict
     "All floating tensors of `sd` concatenated into one float32 vector, in state-dict order."
     return torch.cat([v.reshape(-1).float() for v in sd.values() if v.is_floating_point() or not skip_buffers])
 
+# %% ../nbs/30_zoo.ipynb #c037b
 class ZooDataset(torch.utils.data.Dataset):
     "A torch Dataset of (weights, properties) over the checkpoints of a zoo, with bad checkpoints filtered out."
     def __init__(self, zoo:Zoo,                    # the zoo (or one of its splits)
@@ -450,14 +663,19 @@ class ZooDataset(torch.utils.data.Dataset):
         df = zoo.frame()
         if len(df) and epochs is not None: df = df[df.epoch.isin(epochs)]
         missing = [p for p in properties if len(df) and p not in df.columns]
-        if missing: raise ConfigError(f"Unknown properties {missing}; choose from the columns of Zoo.frame(): {list(df.columns)}.")
+        if missing: raise ConfigError(f"Unknown properties {missing}; choose from the columns of Zoo.frame(): {list(df.columns)} "
+                                      f"(metric columns need members with {ZooMember.METRICS}).")
+        no_props = df[df[list(properties)].isna().any(axis=1)] if len(df) else df
+        if len(no_props): warnings.warn(f"ZooDataset dropped {len(no_props)} checkpoints of members {sorted(set(no_props.model))[:5]} "
+                                        f"without {list(properties)} (no {ZooMember.METRICS}?).")
+        if len(df) and len(no_props) == len(df): raise ConfigError(f"No checkpoint of {zoo.path} has all of {list(properties)}.")
         self.mode, self.properties, items, bad = mode, tuple(properties), [], 0
-        for _, row in df.iterrows():
-            sd = load_weights(row['path'])
+        for _, row in df.drop(no_props.index).iterrows():
+            sd = zoo[row['model']].state_dict(int(row['epoch']))
             if not weights_ok(sd, max_abs): bad += 1; continue
             items.append((flatten_weights(sd) if mode == 'vector' else sd, {p: float(row[p]) for p in properties}, row['model'], int(row['epoch'])))
         if bad: warnings.warn(f"ZooDataset dropped {bad} of {len(df)} checkpoints with NaN/inf or |w| > {max_abs:g} weights.")
-        self.n_dropped, self.items = bad, items
+        self.n_dropped, self.items = bad + len(no_props), items
     def __len__(self): return len(self.items)
     def __getitem__(self, i): w, p, _, _ = self.items[i]; return w, p
     @property
@@ -470,11 +688,85 @@ class ZooDataset(torch.utils.data.Dataset):
         "(member name, epoch) of every item."
         return [(m, e) for *_, m, e in self.items]
 
+# %% ../nbs/30_zoo.ipynb #c039b
+PACK_FORMAT = 'weightnb.zoo/1'
+
+def _pack_prefix(name:str, epoch:int)->str: return f"{name}/{Path(ZooMember.filename(epoch)).stem}/"
+
+class PackedZoo:
+    "The read side of a packed zoo file: its metadata parsed once, tensors read on demand."
+    def __init__(self, path:str|Path):
+        self.path = Path(path)
+        try:
+            with safe_open(str(self.path), framework='pt') as f: meta = dict(f.metadata() or {})
+        except Exception as e: raise CheckpointError(f"{self.path} is not a valid safetensors file ({e}); it may be truncated: re-create it.") from None
+        if meta.get('format') != PACK_FORMAT:
+            raise CheckpointError(f"{self.path} is not a packed zoo (no '{PACK_FORMAT}' header); single checkpoints open with core.load_weights.")
+        self.spec_text, self.index_text = meta.get('spec') or None, meta.get('index')
+        self.members = _loads(meta['members'], f"{self.path} (member metadata)")
+        self.names = sorted(self.members)
+    def texts(self, name:str)->dict[str, str]: return self.members[name]['texts']
+    def epochs(self, name:str)->list[int]: return sorted(int(e) for e in self.members[name]['files'])
+    def header(self, name:str, epoch:int)->str: return self.members[name]['files'][str(epoch)]['header']
+    def state_dict(self, name:str, epoch:int, device='cpu')->dict[str, Tensor]:
+        "The tensors of one checkpoint, in their saved order."
+        keys, prefix = self.members[name]['files'][str(epoch)]['keys'], _pack_prefix(name, epoch)
+        try:
+            with safe_open(str(self.path), framework='pt', device=str(device)) as f: return {k: f.get_tensor(prefix + k) for k in keys}
+        except Exception as e: raise CheckpointError(f"{self.path}: cannot read {name} epoch {epoch} ({e}); the file may be damaged.") from None
+    def __repr__(self): return f"PackedZoo({self.path}, {len(self.names)} members)"
+
+# %% ../nbs/30_zoo.ipynb #c039c
+@patch
+def pack(self:Zoo, path:str|Path, # the `.safetensors` file to write (atomically)
+        )->Path:
+    "Write the members of this zoo into one safetensors file; the spec, index and member texts go into its metadata."
+    path = Path(path)
+    if path.suffix != '.safetensors': raise ConfigError(f"A packed zoo is a .safetensors file; got {path}.")
+    tensors, members = {}, {}
+    for m in self:
+        files = {}
+        for e, sd in m.checkpoints():
+            files[str(e)] = dict(header=m.checkpoint_header(e), keys=list(sd))
+            tensors.update({_pack_prefix(m.name, e) + k: v.contiguous() for k, v in sd.items()})
+        members[m.name] = dict(texts={p: t for p in (m.CONFIG, m.METRICS, m.DONE) if (t := m.read_text(p)) is not None}, files=files)
+    spec = self.packed.spec_text if self.packed else (self.path / 'spec.json').read_text() if (self.path / 'spec.json').exists() else None
+    index = json.dumps(dict(n_done=len(self), models=[m.status for m in self]), indent=1)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=dict(format=PACK_FORMAT, spec=spec or '', index=index, members=json.dumps(members)))
+    return path
+
+# %% ../nbs/30_zoo.ipynb #c039c3
+def write_with_header(path:Path, header:str, sd:dict[str, Tensor]):
+    "Write `sd` as a safetensors file under the exact `header` text (atomically): a byte-exact copy of the packed file."
+    info = {k: v for k, v in json.loads(header).items() if k != '__metadata__'}
+    body = bytearray(max((v['data_offsets'][1] for v in info.values()), default=0))
+    for k, v in info.items():
+        if k not in sd or list(sd[k].shape) != v['shape']: raise CheckpointError(f"{path}: tensor '{k}' does not match its header; the packed zoo is damaged.")
+        a, b = v['data_offsets']; body[a:b] = sd[k].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    raw = header.encode()
+    with atomic_path(path) as tmp: Path(tmp).write_bytes(struct.pack('<Q', len(raw)) + raw + bytes(body))
+
+@patch
+def unpack(self:Zoo, out_dir:str|Path, # a new (or empty) folder
+          )->Zoo:
+    "Write a packed zoo back out as a zoo folder (texts byte for byte, tensors bit for bit)."
+    if self.packed is None: raise ConfigError(f"{self.path} is already a zoo folder; unpack opens packed files (Zoo.pack writes them).")
+    out = Zoo.create(out_dir)
+    for m in self:
+        new, texts = ZooMember(out.path / m.name), self.packed.texts(m.name)
+        for part in (m.CONFIG, m.METRICS):
+            if part in texts: new.write_text(part, texts[part])
+        for e in m.epochs: write_with_header(new.checkpoint_path(e), m.checkpoint_header(e), m.state_dict(e))
+        new.write_text(m.DONE, texts[m.DONE])
+    if self.packed.spec_text is not None: write_text_atomic(out.path / 'spec.json', self.packed.spec_text)
+    write_text_atomic(out.path / 'index.json', self.packed.index_text)
+    return Zoo(out.path)
+
 # %% ../nbs/30_zoo.ipynb #c040
 def load_torch_state_dict(path:str|Path, # a torch-saved state dict with any (or no) suffix
                          )->dict[str, Tensor]:
     "`torch.load(weights_only=True)` with `core.load_weights`' error semantics, for files without a suffix."
-    import pickle
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"No checkpoint file at {path}.")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
@@ -486,8 +778,19 @@ def load_torch_state_dict(path:str|Path, # a torch-saved state dict with any (or
     if not isinstance(sd, dict): raise CheckpointError(f"{path} holds a {type(sd).__name__}, not a state dict.")
     return state_dict_of(sd)
 
+# %% ../nbs/30_zoo.ipynb #c040b
 _MZ_ARCH = {'CNN': 'zoo_cnn_small', 'CNN3': 'zoo_cnn_large'}
 _MZ_NLIN = {'leakyrelu': 'leakyrelu', 'relu': 'relu', 'tanh': 'tanh', 'sigmoid': 'sigmoid', 'silu': 'silu', 'gelu': 'gelu'}
+
+def trial_arch(params:dict, arch:str|None=None, arch_kwargs:dict|None=None)->tuple[str|None, dict]:
+    "The weightnb architecture and kwargs of a ModelZoos trial (None: keep the raw keys)."
+    a, kw = arch, dict(arch_kwargs or {})
+    if a is None and params.get('model::type') in _MZ_ARCH:
+        a = _MZ_ARCH[params['model::type']]
+        kw.setdefault('in_chans', int(params.get('model::channels_in', 1 if a == 'zoo_cnn_small' else 3)))
+        kw.setdefault('activation', _MZ_NLIN.get(params.get('model::nlin', 'relu'), 'relu'))
+        kw.setdefault('dropout', float(params.get('model::dropout', 0.)))
+    return a, kw
 
 def _rename_by_order(sd:dict, target:dict, where)->dict:
     "Map the tensors of `sd` onto the names of `target` in order (module index order), checking shapes."
@@ -502,6 +805,48 @@ def _strip_prefix(sd:dict)->dict:
         if sd and all(k.startswith(p) for k in sd): sd = {k[len(p):]: v for k, v in sd.items()}
     return sd
 
+# %% ../nbs/30_zoo.ipynb #c040d
+def trial_results(trial:Path)->list[dict]:
+    "The numeric results of a trial, one dict per epoch (with `ggap` when train and test accuracy are there)."
+    f = trial / 'result.json'
+    rows = _loads(f.read_text(), f, jsonl=True) if f.exists() else []
+    out = [dict(epoch=int(r.get('training_iteration', k + 1)),
+                **{n: v for n, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}) for k, r in enumerate(rows)]
+    for r in out:
+        if 'train_acc' in r and 'test_acc' in r: r['ggap'] = r['train_acc'] - r['test_acc']
+    return out
+
+def trial_checkpoints(trial:Path, target:dict|None)->Iterator[tuple[int, dict]]:
+    "(epoch, state dict) of every checkpoint folder of a trial, renamed onto `target`'s keys when given."
+    for c in sorted(trial.glob('checkpoint_*')):
+        suffix = c.name.split('_', 1)[1]
+        if not (c.is_dir() and suffix.isdigit() and (c / 'checkpoints').is_file()): continue
+        sd = _strip_prefix(load_torch_state_dict(c / 'checkpoints'))
+        if target is not None and set(sd) != set(target): sd = _rename_by_order(sd, target, c)
+        yield int(suffix), sd
+
+def trial_config(i:int, trial:Path, params:dict, arch:str|None, kw:dict)->dict:
+    "The weightnb member config of a trial: its ModelZoos hyperparameters under weightnb names, and all `params`."
+    return dict(index=i, name=ZooMember.dirname(i), arch=arch, arch_kwargs=kw if arch else None, source=str(trial), seed=params.get('seed'),
+                lr=params.get('optim::lr'), wd=params.get('optim::wd'), opt=params.get('optim::optimizer'),
+                init=params.get('model::init_type'), activation=params.get('model::nlin'), dropout=params.get('model::dropout'),
+                batch_size=params.get('training::batchsize'), epochs=params.get('training::epochs_train'),
+                dataset=params.get('dataset::name'), params=params)
+
+# %% ../nbs/30_zoo.ipynb #c040f
+def import_trial(trial:Path, member:ZooMember, i:int, arch:str|None=None, arch_kwargs:dict|None=None)->dict:
+    "Convert one Ray Tune trial folder into the zoo member `member`."
+    params = read_json(trial / 'params.json', what='ModelZoos trial parameters')
+    a, kw = trial_arch(params, arch, arch_kwargs)
+    target = build_member(dict(arch=a, arch_kwargs=kw)).state_dict() if a else None
+    results, cfg = trial_results(trial), trial_config(i, trial, params, a, kw)
+    if member.path.exists(): member.clear()
+    member.write_config(cfg); member.write_metrics(results)
+    for e, sd in trial_checkpoints(trial, target): member.write_checkpoint(e, sd)
+    last = results[-1] if results else {}
+    return member.mark_done(dict(name=member.name, index=i, status='imported', epochs=cfg['epochs'], checkpoints=member.present_epochs,
+                                 **{f'final_{k}': v for k, v in last.items() if k != 'epoch'}))
+
 def import_modelzoo(path:str|Path,     # a ModelZoos experiment folder (holding trial folders)
                     out_dir:str|Path,  # new weightnb zoo folder
                     arch:str|None=None, # weightnb architecture (default: from `model::type`, else keep raw keys)
@@ -514,38 +859,6 @@ def import_modelzoo(path:str|Path,     # a ModelZoos experiment folder (holding 
     if not trials: raise CheckpointError(f"No trial folders (params.json + checkpoint_*) under {path}; is this a ModelZoos zoo?")
     zoo = Zoo.create(out_dir)
     for i, t in enumerate(tqdm(trials, desc='import', disable=not progress)):
-        params = json.loads((t / 'params.json').read_text())
-        a, kw = arch, dict(arch_kwargs or {})
-        if a is None and params.get('model::type') in _MZ_ARCH:
-            a = _MZ_ARCH[params['model::type']]
-            kw.setdefault('in_chans', int(params.get('model::channels_in', 1 if a == 'zoo_cnn_small' else 3)))
-            kw.setdefault('activation', _MZ_NLIN.get(params.get('model::nlin', 'relu'), 'relu'))
-            kw.setdefault('dropout', float(params.get('model::dropout', 0.)))
-        target = build_member(dict(arch=a, arch_kwargs=kw)).state_dict() if a else None
-        results = []
-        if (t / 'result.json').exists():
-            lines = [json.loads(l) for l in (t / 'result.json').read_text().splitlines() if l.strip()]
-            results = [dict(epoch=int(r.get('training_iteration', k + 1)), **{k2: v for k2, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}) for k, r in enumerate(lines)]
-        for r in results:
-            if 'train_acc' in r and 'test_acc' in r: r['ggap'] = r['train_acc'] - r['test_acc']
-        name = f'model_{i:04d}'
-        cfg = dict(index=i, name=name, arch=a, arch_kwargs=kw if a else None, source=str(t), seed=params.get('seed'),
-                   lr=params.get('optim::lr'), wd=params.get('optim::wd'), opt=params.get('optim::optimizer'),
-                   init=params.get('model::init_type'), activation=params.get('model::nlin'), dropout=params.get('model::dropout'),
-                   batch_size=params.get('training::batchsize'), epochs=params.get('training::epochs_train'),
-                   dataset=params.get('dataset::name'), params=params)
-        d = zoo.path / name; d.mkdir()
-        write_text_atomic(d / 'config.json', json.dumps(cfg, indent=1, default=str))
-        write_text_atomic(d / 'metrics.jsonl', ''.join(json.dumps(r) + '\n' for r in results))
-        epochs = []
-        for c in sorted(t.glob('checkpoint_*')):
-            suffix = c.name.split('_', 1)[1]
-            if not (c.is_dir() and suffix.isdigit() and (c / 'checkpoints').is_file()): continue
-            sd = _strip_prefix(load_torch_state_dict(c / 'checkpoints'))
-            if target is not None and set(sd) != set(target): sd = _rename_by_order(sd, target, c)
-            e = int(suffix); save_weights(sd, d / f'epoch_{e:03d}.safetensors'); epochs.append(e)
-        last = results[-1] if results else {}
-        write_text_atomic(d / 'done', json.dumps(dict(name=name, index=i, status='imported', epochs=cfg['epochs'], checkpoints=sorted(epochs),
-                                                      **{f'final_{k}': v for k, v in last.items() if k != 'epoch'})))
+        import_trial(t, ZooMember(zoo.path / ZooMember.dirname(i)), i, arch, arch_kwargs)
     write_zoo_index(zoo.path)
     return Zoo(zoo.path)
