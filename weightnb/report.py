@@ -5,18 +5,17 @@
 # %% ../nbs/91_report.ipynb #c004
 from __future__ import annotations
 import html, json, platform, time
-from dataclasses import dataclass, asdict, replace, field
+from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 import plotly.graph_objects as go
 from tqdm.auto import tqdm
-from plotly.subplots import make_subplots
 
 import weightnb
 from .core import ConfigError, CheckpointError, seed_everything, write_text_atomic, resolve_device
 from .data import dataloaders
-from .models import load_model, n_params
+from .models import load_model
 from .train import preload_batches, evaluate
 from .spectral import s_ratio_per_layer, frequency_sweep, sv_sweep
 from .landscape import interpolate
@@ -24,6 +23,7 @@ from .predictors import train_predictor
 from .zoo import Zoo
 from .rebasin import permutation_spec, weight_matching, apply_permutation
 from .probe import flat_weights, layer_stats, probe_zoo
+from .dashboards import s_ratio_figure, sweep_figure, interpolation_figure
 
 # %% auto #0
 __all__ = ['DemoConfig', 'Section', 'predictor_section', 'spectral_section', 'landscape_section', 'loss_barrier', 'zoo_section',
@@ -107,37 +107,27 @@ def spectral_section(models:dict, # name -> model (the first is the original)
                      val_batches:list, # preloaded validation batches for the sweeps
                      cfg:DemoConfig)->Section:
     "S_ratio per layer of every model, and frequency / singular-value sweeps of the original on validation images."
-    ratios = pd.DataFrame({k: s_ratio_per_layer(m) for k, m in models.items()})
-    fig = go.Figure([go.Scatter(x=list(range(len(ratios))), y=ratios[k], name=k, mode='lines+markers',
-                                text=list(ratios.index)) for k in ratios])
-    fig.update_layout(title='S_ratio per conv layer', xaxis_title='layer (network order)', yaxis_title='S_ratio', height=380)
+    ratios = {k: s_ratio_per_layer(m) for k, m in models.items()}
     original = next(iter(models.values()))
     freq = frequency_sweep(original, cfg.d0s, 'stage', val_batches)
     svs = sv_sweep(original, cfg.factors, 'stage', val_batches)
-    sweep_fig = make_subplots(1, 2, subplot_titles=('low-pass cutoff D0', 'singular-value factor'))
-    for col, (df, x) in enumerate(((freq, 'd0'), (svs, 'factor')), start=1):
-        base = df[df.group == 'baseline'].acc.item()
-        for g, part in df[df.group != 'baseline'].groupby('group', sort=False):
-            sweep_fig.add_trace(go.Scatter(x=part[x], y=100 * part.acc, name=f"{g} ({x})", mode='lines+markers'), 1, col)
-        sweep_fig.add_hline(y=100 * base, line_dash='dot', row=1, col=col)
-    sweep_fig.update_layout(title='Validation accuracy when one stage is filtered (dotted: unfiltered)', height=380,
-                            yaxis_title='validation accuracy (%)')
+    figs = [s_ratio_figure(ratios, title='S_ratio per conv layer'),
+            sweep_figure(freq, 'd0', title='Validation accuracy with one stage low-pass filtered (dashed: unfiltered)'),
+            sweep_figure(svs, 'factor', title='Validation accuracy with one stage\'s 15 smallest singular values scaled')]
+    ratios = pd.DataFrame(ratios)
     late = {k: float(ratios[k].iloc[len(ratios) // 2:].mean()) for k in ratios}
     best = lambda df: df[df.group != 'baseline'].acc.max() - df[df.group == 'baseline'].acc.item()
     nums = dict(late_layer_mean_s_ratio=late, lowpass_best_gain=float(best(freq)), sv_best_gain=float(best(svs)))
     text = ("S_ratio is the share of spectral energy in the top half of each layer's singular values. The sweeps filter "
             "one stage at a time and are scored on validation images, never on test.")
-    return Section('Spectral analysis', text, nums, [fig, sweep_fig], {'frequency sweep': freq, 'singular-value sweep': svs})
+    return Section('Spectral analysis', text, nums, figs, {'frequency sweep': freq, 'singular-value sweep': svs})
 
 # %% ../nbs/91_report.ipynb #c014
 def landscape_section(a:torch.nn.Module, b:torch.nn.Module, # the two end points
                       test_batches:list, cfg:DemoConfig, names=('original', 'decoupled'))->Section:
     "Test loss, accuracy and reconstruction error along the straight line from `a` to `b`."
     df = interpolate(a, b, np.linspace(0, 1, cfg.n_alphas), test_batches)
-    fig = make_subplots(specs=[[{'secondary_y': True}]])
-    fig.add_trace(go.Scatter(x=df.alpha, y=df.loss, name='test loss'), secondary_y=False)
-    fig.add_trace(go.Scatter(x=df.alpha, y=100 * df.acc, name='test accuracy (%)'), secondary_y=True)
-    fig.update_layout(title=f'Interpolation {names[0]} (α=0) → {names[1]} (α=1)', xaxis_title='α', height=380)
+    fig = interpolation_figure(df, f'Interpolation {names[0]} (α=0) → {names[1]} (α=1)')
     nums = dict(alpha=df.alpha.tolist(), loss=df.loss.tolist(), acc=df.acc.tolist(), max_loss=float(df.loss.max()))
     return Section('Loss landscape', 'Test loss and accuracy along the line between the two networks.', nums, [fig],
                    {'interpolation': df})
