@@ -1,0 +1,260 @@
+"""SANE in miniature on the zoos of bench/zoos.py: linear probing (Table 1), sampling + fine-tuning (Table 3),
+transfer to the wider zoo (Tables 13/15), ablations (alignment, haloing, BN conditioning, inference window).
+
+    python bench/sane.py --n-models 100          # full profile on the first 100 finished models of the main zoo
+    python bench/sane.py --quick                 # minutes: the --quick zoos of bench/zoos.py, tiny SANE
+    python bench/sane.py --render-only           # rebuild bench/results/sane.md from bench/results/sane/*.json
+
+Every run is cached as one JSON in <out>/sane/ (rerun to resume); SANE checkpoints go to git-ignored
+bench/results/_zoo_sane_runs/. CPU, one thread unless --threads.
+"""
+import copy, json, math, statistics, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import bench_parser, parse, RunCache, write_results, md_table, mean_sd, sd_note, environment_line, environment, ROOT
+from weightnb.zoo import Zoo
+from weightnb.rebasin import align_zoo
+from weightnb.models import zoo_cnn_small, zoo_cnn_large
+from weightnb.data import dataloaders
+from weightnb.tokens import tokenize, Standardizer
+from weightnb.probe import flat_weights, layer_stats, linear_probe, zoo_checkpoints
+from weightnb.sane import SANEConfig, train_sane, load_sane, embed, sane_features, decode_tokens, masked_mse, model_embedding
+from weightnb.sampling import sample_models, finetune_curve
+from weightnb.train import evaluate
+
+RES = ROOT / 'bench' / 'results'
+RUNS = RES / '_zoo_sane_runs'
+TARGETS = ('test_acc', 'epoch', 'ggap')
+
+def profile(quick:bool)->dict:
+    if quick: return dict(zoo='_zoo_sane_quick', large='_zoo_sane_quick_large', n_samples=3, n_candidates=6, boot_rounds=2,
+                          finetune=(0, 1), n_prompts=6,
+                          cfg=dict(token_size=64, d_model=32, n_heads=2, n_layers=1, latent_dim=8, window=16, halo=4, epochs=4,
+                                   batch_size=16, lr=2e-3, n_perm=8, windows_per_model=1))
+    return dict(zoo='_zoo_sane_fmnist', large='_zoo_sane_fmnist_large', n_samples=10, n_candidates=100, boot_rounds=3,
+                finetune=(0, 1, 5), n_prompts=30,
+                cfg=dict(token_size=64, d_model=128, n_heads=4, n_layers=2, latent_dim=32, window=16, halo=4, epochs=30,
+                         batch_size=64, lr=1e-3, wd=1e-4, gamma=0.05, tau=0.1, n_perm=64, windows_per_model=4))
+
+def snapshot(name:str, n:int|None)->tuple[Path, Path, list[str]]:
+    "The first n finished members of zoo `name`, aligned to its first member into a folder of their own."
+    src = RES / name; z = Zoo(src); names = z.names[:n] if n else z.names
+    if n and len(names) < n: raise SystemExit(f'{name} has only {len(names)} finished models; wait for bench/zoos.py or lower --n-models')
+    dst = RES / f'{name}_snap{len(names)}_aligned'
+    if not (dst / 'index.json').exists() or len(Zoo(dst)) != len(names):
+        import shutil
+        if dst.exists(): shutil.rmtree(dst)
+        t0 = time.perf_counter(); align_zoo(Zoo(src, names), names[0], dst, progress=False)
+        (dst / 'align.json').write_text(json.dumps(dict(seconds=time.perf_counter() - t0, reference=names[0])))
+    return src, dst, names
+
+def split_sds(zoo_dir:Path, aligned:Path, split:str, epochs=None):
+    "State dicts + frame of one split, from the aligned snapshot or (same members, same split) from the raw zoo."
+    sds, df = zoo_checkpoints(Zoo(aligned), split, epochs)
+    if zoo_dir == aligned: return sds, df
+    from weightnb.core import load_weights
+    raw = Zoo(zoo_dir)
+    return [load_weights(raw[m].checkpoint_path(int(e))) for m, e in zip(df.model, df.epoch)], df
+
+def train_run(key:str, src:Path, aligned:Path, cfg:SANEConfig, use_aligned:bool=True):
+    out = RUNS / key
+    data = {s: split_sds(aligned if use_aligned else src, aligned, s)[0] for s in ('train', 'val')}
+    t0 = time.perf_counter()
+    sane, hist = train_sane(data, cfg, out, model=zoo_cnn_small(), progress=False)
+    return sane, hist, time.perf_counter() - t0
+
+def probe_rows(sane, src:Path, aligned:Path, use_aligned:bool=True)->dict:
+    data = {s: split_sds(aligned if use_aligned else src, aligned, s) for s in ('train', 'val', 'test')}
+    X = {s: sane_features(sane, d[0]) for s, d in data.items()}
+    return {t: linear_probe(X['train'], data['train'][1][t], X['val'], data['val'][1][t], X['test'], data['test'][1][t])['r2'] for t in TARGETS}
+
+def main():
+    ap = bench_parser(__doc__.split('\n')[0], 'sane', seeds=(0, 1, 2))
+    ap.add_argument('--n-models', type=int, default=None, help='use the first N finished models of the main zoo (default: all)')
+    a = parse(ap); P = profile(a.quick)
+    cache = RunCache(a.out / 'sane', a.device, a.command)
+    if not a.render_only: run_all(a, P, cache)
+    render(a, P, cache)
+
+def run_all(a, P, cache):
+    src, aligned, names = snapshot(P['zoo'], a.n_models)
+    spec = Zoo(src).spec
+    cache.run('zoo', lambda: dict(n_models=len(names), zoo=P['zoo'], aligned=aligned.name,
+                                  align=json.loads((aligned / 'align.json').read_text()),
+                                  splits={s: len(Zoo(aligned).split(s)) for s in ('train', 'val', 'test')}), config=dict(n=len(names)))
+    base = SANEConfig(**P['cfg'])
+    # Table 1 baselines (no seeds: deterministic)
+    def baselines():
+        out = {}
+        for fname, fn, d in [('W (raw)', flat_weights, src), ('W (aligned)', flat_weights, aligned), ('s(W)', layer_stats, src)]:
+            data = {s: split_sds(d, aligned, s) for s in ('train', 'val', 'test')}
+            X = {s: fn(v[0]) for s, v in data.items()}
+            out[fname] = {t: linear_probe(X['train'], data['train'][1][t], X['val'], data['val'][1][t], X['test'], data['test'][1][t])['r2'] for t in TARGETS}
+        return out
+    cache.run('table1_baselines', baselines, config=dict(n=len(names)))
+    sanes = {}
+    for seed in a.seeds:
+        cfg = SANEConfig(**{**P['cfg'], 'seed': seed}); key = f'sane_{"quick_" if a.quick else ""}n{len(names)}_s{seed}'
+        def one(cfg=cfg, key=key):
+            sane, hist, secs = train_run(key, src, aligned, cfg)
+            return dict(config=cfg.__dict__, seconds=secs, history=hist, best_val=min(h['val_loss'] for h in hist),
+                        r2=probe_rows(sane, src, aligned))
+        cache.run(f'table1_{key}', one, config=cfg.__dict__)
+        sanes[seed] = load_sane(RUNS / key / 'sane_best.safetensors')
+    sane = sanes[a.seeds[0]]
+    # ablation: no alignment
+    cfg0 = SANEConfig(**{**P['cfg'], 'seed': a.seeds[0]}); key_u = f'sane_{"quick_" if a.quick else ""}n{len(names)}_s{a.seeds[0]}_unaligned'
+    def unaligned():
+        s, hist, secs = train_run(key_u, src, aligned, cfg0, use_aligned=False)
+        return dict(seconds=secs, best_val=min(h['val_loss'] for h in hist), best_val_rec=min(h['val_rec'] for h in hist),
+                    r2=probe_rows(s, src, aligned, use_aligned=False))
+    cache.run('ablation_unaligned', unaligned, config=cfg0.__dict__)
+    sane_u = load_sane(RUNS / key_u / 'sane_best.safetensors')
+    # inference window vs training window: reconstruction error on the test split
+    def windows():
+        sds, _ = split_sds(aligned, aligned, 'test'); N = len(tokenize(sds[0], base.token_size)); out = {}
+        x = torch.stack([sane.standardizer.transform(tokenize(sd, base.token_size)).tokens for sd in sds])
+        t0 = tokenize(sds[0], base.token_size)
+        for w in sorted({4, 8, base.window, 2 * base.window, N}):
+            for h in ((0, base.halo) if w > 2 * base.halo else (0,)):
+                z = embed(sane, sds, window=w, halo=h); rec = decode_tokens(sane, z, t0.positions, window=w, halo=h)
+                out[f'{w}/{h}'] = masked_mse(rec, x, t0.mask.expand_as(x)).item()
+        return dict(n_tokens=N, rec_mse=out)
+    cache.run('ablation_window', windows, config=dict(cfg=base.__dict__))
+    # Table 3: sampling + fine-tuning on the zoo's task
+    dls = dataloaders(spec.dataset, batch_size=64, n_train=spec.n_train, n_val=spec.n_val, n_test=spec.n_test, seed=spec.seed)
+    tr_sds, tr_df = split_sds(aligned, aligned, 'train', [spec.epochs])
+    relu = [i for i, act in enumerate(tr_df.activation) if act == 'relu']
+    rng = np.random.default_rng(0); pick = sorted(rng.choice(relu, min(P['n_prompts'], len(relu)), replace=False).tolist())
+    prompts = [tr_sds[i] for i in pick]; prompt_acc = [float(tr_df.test_acc[i]) for i in pick]
+    tmpl = zoo_cnn_small(activation='relu')
+    def samples(method, sane=sane, halo=None, key=None):
+        kw = dict(metric_dl=dls.val, n_candidates=P['n_candidates'], iterations=P['boot_rounds'], halo=halo, seed=0)
+        ms = sample_models(sane, prompts, P['n_samples'], tmpl, method, **kw)
+        return ms
+    def table3():
+        out = dict(prompt_acc=prompt_acc, n_prompts=len(prompts), prompt_acc_measured=[])
+        for p in prompts:
+            m = copy.deepcopy(tmpl); m.load_state_dict(p); out['prompt_acc_measured'].append(evaluate(m, dls.test)['acc'])
+        torch.manual_seed(0); scratch = []
+        for i in range(P['n_samples']):
+            scratch.append(zoo_cnn_small(activation='relu'))
+        rows = {'random init': scratch}
+        for method in ('kde', 'subsample', 'bootstrap', 'gauss'):
+            t0 = time.perf_counter(); rows[method] = samples(method); out[f'{method}_seconds'] = time.perf_counter() - t0
+        for k, ms in rows.items(): out[k] = finetune_curve(ms, dls.train, dls.test, P['finetune'], 'adam', 1e-3).tolist()
+        return out
+    cache.run('table3', table3, config=dict(cfg=base.__dict__, n=len(names), P={k: v for k, v in P.items() if k != 'cfg'}))
+    # ablations on sampling: halo on/off; alignment on/off (zero-shot subsampled)
+    def sampling_ablation():
+        out = {}
+        for name, kw in [('kde halo 0', dict(method='kde', halo=0)), ('kde halo 4', dict(method='kde', halo=base.halo)),
+                         ('subsample halo 0', dict(method='subsample', halo=0)), ('subsample halo 4', dict(method='subsample', halo=base.halo))]:
+            ms = samples(kw['method'], halo=kw['halo']); out[name] = [evaluate(m, dls.test)['acc'] for m in ms]
+        return out
+    cache.run('ablation_halo', sampling_ablation, config=dict(cfg=base.__dict__, n=len(names)))
+    # transfer to the wider zoo (different architecture): few prompts, SANE trained on the small zoo only
+    large_dir = RES / P['large']
+    if (large_dir / 'index.json').exists() and len(Zoo(large_dir)) >= 6:
+        def transfer():
+            lz = Zoo(large_dir); lspec = lz.spec; names_l = lz.names
+            laligned = RES / f'{P["large"]}_snap{len(names_l)}_aligned'
+            if not (laligned / 'index.json').exists() or len(Zoo(laligned)) != len(names_l):
+                import shutil
+                if laligned.exists(): shutil.rmtree(laligned)
+                align_zoo(lz, names_l[0], laligned, progress=False)
+            sds, df = zoo_checkpoints(Zoo(laligned), 'train', [lspec.epochs])
+            relu_l = [i for i, act in enumerate(df.activation) if act == 'relu'][:5] or list(range(min(5, len(sds))))
+            lp = [sds[i] for i in relu_l]; lt = zoo_cnn_large(in_chans=1, img_size=28, activation='relu')
+            st = Standardizer().fit([tokenize(sd, base.token_size) for sd in lp])
+            ldls = dataloaders(lspec.dataset, batch_size=64, n_train=lspec.n_train, n_val=lspec.n_val, n_test=lspec.n_test, seed=lspec.seed)
+            res = dict(n_prompts=len(lp), prompt_acc=[float(df.test_acc[i]) for i in relu_l], n_large=len(names_l),
+                       prompt_activations=[df.activation[i] for i in relu_l])
+            torch.manual_seed(0)
+            rows = {'random init': [zoo_cnn_large(in_chans=1, img_size=28, activation='relu') for _ in range(P['n_samples'])],
+                    'prompts (fine-tuned)': [copy.deepcopy(lt) for _ in lp]}
+            for m, sd in zip(rows['prompts (fine-tuned)'], lp): m.load_state_dict(sd)
+            for method in ('kde', 'subsample'):
+                rows[method] = sample_models(sane, lp, P['n_samples'], lt, method, metric_dl=ldls.val, n_candidates=P['n_candidates'],
+                                             standardizer=st, seed=0)
+            for k, ms in rows.items(): res[k] = finetune_curve(ms, ldls.train, ldls.test, P['finetune'], 'adam', 1e-3).tolist()
+            return res
+        cache.run('transfer', transfer, config=dict(cfg=base.__dict__, n=len(names)))
+    # tokenizer speed (ResNet-18, the issue's budget is 1 s)
+    def speed():
+        from weightnb.models import resnet18
+        sd = resnet18().state_dict(); tokenize(sd, 288); ts = []
+        for _ in range(5): t0 = time.perf_counter(); t = tokenize(sd, 288); ts.append(time.perf_counter() - t0)
+        return dict(seconds=sorted(ts), n_tokens=len(t), n_params=sum(v.numel() for v in sd.values()))
+    cache.run('tokenize_speed', speed)
+
+def render(a, P, cache):
+    R = cache.all(); L = []
+    z = R.get('zoo')
+    if not z: write_results(a.out / 'sane.md', 'SANE in miniature', a.command, ['No runs yet.']); return
+    env = next((r.get('_env') for r in R.values() if isinstance(r, dict) and r.get('_env')), None)
+    L += [f'Zoo: `{z["zoo"]}` (see `bench/results/zoos.md`), first {z["n_models"]} finished models, aligned to {z["align"]["reference"]} '
+          f'with `rebasin.align_zoo` ({z["align"]["seconds"]:.0f} s), split by model {z["splits"]}. Machine: shared 2-core CPU, no GPU.', '']
+    cfg = P['cfg']
+    L += ['SANE config (CPU scale; the paper uses d_model 1024, 4 layers, latent 128, window 32, token size 289 for these CNNs): `'
+          + json.dumps(cfg) + '`. Token size 64 gives 66 tokens per zoo_cnn_small model (the paper has one row per token).', '']
+    seeds = [k for k in R if k.startswith('table1_sane')]
+    if seeds:
+        L += ['## Table 1: linear probing (test R²)', '', f'SANE: {len(seeds)} seeds ({", ".join(s.split("_")[-1] for s in seeds)}); '
+              + sd_note(len(seeds)) + ' W and s(W) are deterministic (one value).', '']
+        rows = [[k] + [f'{v[t]:.3f}' for t in TARGETS] for k, v in R['table1_baselines'].items() if isinstance(v, dict) and 'test_acc' in v]
+        rows.append(['SANE (mean token latent)'] + [mean_sd([R[s]['r2'][t] for s in seeds], 1, 3) for t in TARGETS])
+        if 'ablation_unaligned' in R: rows.append(['SANE, zoo not aligned (seed 0)'] + [f'{R["ablation_unaligned"]["r2"][t]:.3f}' for t in TARGETS])
+        L += md_table(rows, ['features', 'test accuracy', 'epoch', 'generalisation gap']) + ['']
+        mins = ', '.join('%.1f' % (R[s]['seconds'] / 60) for s in seeds); bests = ', '.join('%.4f' % R[s]['best_val'] for s in seeds)
+        L += [f'SANE training time per seed: {mins} min; best validation loss {bests}.', '']
+    if 'ablation_unaligned' in R:
+        u = R['ablation_unaligned']; s0 = R[seeds[0]]
+        L += ['## Ablation: alignment (Table 6)', '', 'Seed-0 SANE trained on the same members before and after `align_zoo`; '
+              'the probe R² of the unaligned SANE is in Table 1.', '',
+              '| zoo | best validation reconstruction MSE (standardised weights) |', '|---|---|',
+              f'| aligned | {min(h["val_rec"] for h in s0["history"]):.4f} |', f'| not aligned | {u["best_val_rec"]:.4f} |', '']
+    if 'ablation_window' in R:
+        w = R['ablation_window']
+        L += ['## Inference window vs training window (Figure 6)', '', f'Reconstruction MSE (standardised, test split, seed-0 SANE, '
+              f'training window {cfg["window"]}) when embedding and decoding with other windows; a model has {w["n_tokens"]} tokens.', '',
+              '| inference window | halo | reconstruction MSE |', '|---|---|---|']
+        L += [f'| {k.split("/")[0]} | {k.split("/")[1]} | {v:.4f} |' for k, v in w['rec_mse'].items()] + ['']
+    if 'table3' in R:
+        t = R['table3']; ep = list(P['finetune'])
+        L += ['## Table 3: sampled models, test accuracy after fine-tuning', '',
+              f'{P["n_samples"]} models per row; ± is the sd over those models (one SANE seed). Prompts: {t["n_prompts"]} training-split '
+              f'models with ReLU (the activation is not part of the weights) at their last epoch, mean test accuracy '
+              f'{100*statistics.mean(t["prompt_acc"]):.2f} %. Subsampling keeps the best {P["n_samples"]} of {P["n_candidates"]} by validation '
+              f'accuracy; bootstrap: {P["boot_rounds"]} rounds; gauss: {P["boot_rounds"]} bootstrap rounds from N(0, I). Fine-tuning: Adam, lr 1e-3, the zoo\'s training images.', '',
+              '| method | ' + ' | '.join(f'epoch {e}' for e in ep) + ' |', '|---|' + '---|' * len(ep)]
+        for k in ('random init', 'kde', 'subsample', 'bootstrap', 'gauss'):
+            if k in t: L.append(f'| {k} | ' + ' | '.join(mean_sd([r[i] for r in t[k]]) for i in range(len(ep))) + ' |')
+        zs = statistics.mean(r[0] for r in t['subsample']); pm = statistics.mean(t['prompt_acc'])
+        L += ['', f'Goal (zero-shot subsampled >= 0.8 x prompt mean): {100*zs:.2f} % vs 0.8 x {100*pm:.2f} % = {80*pm:.2f} %: '
+              + ('**met**.' if zs >= 0.8 * pm else '**not met**.'), f'(Prompt accuracy re-measured after loading into the ReLU template: '
+              f'{100*statistics.mean(t["prompt_acc_measured"]):.2f} %.)' if t.get('prompt_acc_measured') else '', '']
+    if 'ablation_halo' in R:
+        h = R['ablation_halo']
+        L += ['## Ablation: haloing and BN conditioning (Table 7)', '', 'Zero-shot test accuracy of sampled models (no fine-tuning). '
+              'BN conditioning cannot be tested on this zoo: zoo_cnn_small has no BatchNorm layers (SANE models every parameter).', '',
+              '| sampling | zero-shot test accuracy |', '|---|---|'] + [f'| {k} | {mean_sd(v)} |' for k, v in h.items() if isinstance(v, list)] + ['']
+    if 'transfer' in R:
+        t = R['transfer']; ep = list(P['finetune'])
+        L += ['## Transfer to the wider zoo (zoo_cnn_large; Tables 13/15 in spirit)', '',
+              f'SANE trained on the small zoo only; {t["n_prompts"]} prompt models from the {t["n_large"]}-model zoo_cnn_large zoo '
+              f'(mean test accuracy {100*statistics.mean(t["prompt_acc"]):.2f} %), standardised with statistics of those prompts.', '',
+              '| method | ' + ' | '.join(f'epoch {e}' for e in ep) + ' |', '|---|' + '---|' * len(ep)]
+        for k in ('random init', 'prompts (fine-tuned)', 'kde', 'subsample'):
+            if k in t: L.append(f'| {k} | ' + ' | '.join(mean_sd([r[i] for r in t[k]]) for i in range(len(ep))) + ' |')
+        L += ['']
+    if 'tokenize_speed' in R:
+        s = R['tokenize_speed']
+        L += ['## Tokeniser speed', '', f'torchvision ResNet-18 ({s["n_params"]/1e6:.1f} M parameters, {s["n_tokens"]} tokens of 288): '
+              f'{s["seconds"][0]:.2f} s best / {s["seconds"][len(s["seconds"])//2]:.2f} s median of 5 (budget 1 s).', '']
+    write_results(a.out / 'sane.md', 'SANE in miniature', a.command, L, sources=f'{(a.out / "sane").relative_to(ROOT) if (a.out / "sane").is_relative_to(ROOT) else a.out / "sane"}/*.json')
+
+if __name__ == '__main__': main()
