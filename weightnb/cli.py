@@ -4,34 +4,78 @@
 
 # %% ../nbs/90_cli.ipynb #c003
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, contextlib, json, math, sys, time
 from functools import partial
-from pathlib import Path
 
 import weightnb
-from .core import WeightnbError, seed_everything, default_device
+from .core import WeightnbError, seed_everything, resolve_device, weight_format
 from .data import dataloaders, dataset_info, random_crop_flip
 from .models import create_model, n_params, save_model
 from .train import fit, evaluate
 
 # %% auto #0
-__all__ = ['cmd_version', 'cmd_demo', 'cmd_train', 'build_parser', 'main']
+__all__ = ['UsageError', 'cmd_version', 'cmd_demo', 'cmd_train', 'build_parser', 'main']
+
+# %% ../nbs/90_cli.ipynb #a101
+class UsageError(WeightnbError):
+    "A command-line flag whose value cannot work; the message starts with the flag."
+
+class _Parser(argparse.ArgumentParser):
+    "argparse, but a bad command line is a `UsageError` (one line, exit 2) instead of usage text and `sys.exit`."
+    def error(self, message): raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+@contextlib.contextmanager
+def _flag(name:str):
+    "Re-raise weightnb errors from the block as a `UsageError` naming the flag `name`."
+    try: yield
+    except UsageError: raise
+    except WeightnbError as e: raise UsageError(f"argument {name}: {e}") from None
+
+# %% ../nbs/90_cli.ipynb #a103
+def _positive_int(s:str)->int:
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"must be a positive integer, got {s!r}") from None
+    if v < 1: raise argparse.ArgumentTypeError(f"must be a positive integer, got {s!r}")
+    return v
+
+def _positive_float(s:str)->float:
+    try: v = float(s)
+    except ValueError: v = float('nan')
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"must be a positive number, got {s!r}")
+    return v
+
+def _json_object(s:str)->dict:
+    try: v = json.loads(s)
+    except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"is not valid JSON ({e}): {s!r}") from None
+    if not isinstance(v, dict): raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"shortcut\": \"B\"}}', got {s!r}")
+    return v
+
+def _checked(fn):
+    "An argparse type from a weightnb check: its error message becomes argparse's."
+    def check(s:str):
+        try: fn(s); return s
+        except WeightnbError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    check.__name__ = fn.__name__; return check
+
+_device, _dataset, _out = _checked(resolve_device), _checked(dataset_info), _checked(weight_format)
 
 # %% ../nbs/90_cli.ipynb #c005
 def cmd_version(args)->int:
     "Print the installed version."
     print(f"weightnb {weightnb.__version__}"); return 0
 
-def _train_and_report(arch:str, arch_kwargs:dict, dataset:str, epochs:int, lr:float, opt:str, batch_size:int,
-                      n_train:int|None, seed:int, out:str|None, augment:bool, device=None, progress=True)->dict:
+def _build(arch:str, arch_kwargs:dict, dataset:str):
     info = dataset_info(dataset)
-    seed_everything(seed)
-    dls = dataloaders(dataset, batch_size=batch_size, n_train=n_train, seed=seed)
     kw = dict(num_classes=info.n_classes, in_chans=info.in_chans)
     if arch.startswith('zoo_cnn'): kw['img_size'] = info.size
-    model = create_model(arch, **{**kw, **arch_kwargs})
+    with _flag('--arch/--arch-kwargs'): return create_model(arch, **{**kw, **arch_kwargs})
+
+def _train_and_report(arch:str, arch_kwargs:dict, dataset:str, epochs:int, lr:float, opt:str, batch_size:int,
+                      n_train:int|None, seed:int, out:str|None, augment:bool, device=None, progress=True)->dict:
+    seed_everything(seed); model = _build(arch, arch_kwargs, dataset)   # every check runs before the data loads
+    with _flag('--dataset'): dls = dataloaders(dataset, batch_size=batch_size, n_train=n_train, seed=seed)
     print(f"{arch}: {n_params(model):,} parameters, {dataset}: {len(dls.train.dataset):,} train / "
-          f"{len(dls.val.dataset):,} val / {len(dls.test.dataset):,} test images, device {default_device(device)}")
+          f"{len(dls.val.dataset):,} val / {len(dls.test.dataset):,} test images, device {resolve_device(device)}")
     t0 = time.perf_counter()
     hist = fit(model, dls.train, epochs=epochs, opt=opt, lr=lr, wd=5e-4 if opt == 'sgd' else 0., val_dl=dls.val,
                augment=partial(random_crop_flip, pad=2) if augment else None, progress=progress, device=device)
@@ -51,47 +95,48 @@ def cmd_demo(args)->int:
 
 def cmd_train(args)->int:
     "Train an architecture on a dataset, print metrics as JSON and optionally save the checkpoint."
-    res = _train_and_report(args.arch, json.loads(args.arch_kwargs), args.dataset, args.epochs, args.lr, args.opt,
+    res = _train_and_report(args.arch, args.arch_kwargs, args.dataset, args.epochs, args.lr, args.opt,
                             args.batch_size, args.n_train, args.seed, args.out, args.augment, args.device,
                             progress=not args.quiet)
     print(json.dumps(res, indent=1)); return 0
 
 # %% ../nbs/90_cli.ipynb #c007
+def _run_flags(p:argparse.ArgumentParser, epochs:int):
+    p.add_argument('--dataset', default='fashion-mnist', type=_dataset, help='dataset name (default: %(default)s)')
+    p.add_argument('--epochs', type=_positive_int, default=epochs)
+    p.add_argument('--n-train', type=_positive_int, default=None, help='use only this many training images')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', default=None, type=_out, help='save the trained model here (.safetensors or .pt)')
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+
 def build_parser()->argparse.ArgumentParser:
     "The `weightnb` argument parser with its subcommands."
-    p = argparse.ArgumentParser(prog='weightnb', description='Weight-space learning: predict, compress, analyse, '
-                                'embed, align and generate network weights.')
+    p = _Parser(prog='weightnb', description='Weight-space learning: predict, compress, analyse, '
+                'embed, align and generate network weights.')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     sub.add_parser('version', help='print the version').set_defaults(func=cmd_version)
     d = sub.add_parser('demo', help='main job: train a small CNN on Fashion-MNIST (offline) and print its accuracy')
-    d.add_argument('--dataset', default='fashion-mnist', help='dataset name (default: %(default)s)')
-    d.add_argument('--epochs', type=int, default=3)
-    d.add_argument('--n-train', type=int, default=None, help='use only this many training images')
-    d.add_argument('--seed', type=int, default=0)
-    d.add_argument('--out', default=None, help='save the trained model here (.safetensors)')
-    d.add_argument('--quiet', action='store_true', help='no progress bars')
-    d.set_defaults(func=cmd_demo)
+    _run_flags(d, epochs=3); d.set_defaults(func=cmd_demo)
     t = sub.add_parser('train', help='train any weightnb architecture and save a checkpoint')
     t.add_argument('--arch', default='resnet20', help='resnet20|resnet32|resnet56|zoo_cnn_small|zoo_cnn_large|resnet18')
-    t.add_argument('--arch-kwargs', default='{}', help='JSON constructor arguments, e.g. \'{"shortcut": "B"}\'')
-    t.add_argument('--dataset', default='fashion-mnist')
-    t.add_argument('--epochs', type=int, default=16)
-    t.add_argument('--lr', type=float, default=0.1)
-    t.add_argument('--opt', default='sgd', choices=['sgd', 'adam', 'adamw'])
-    t.add_argument('--batch-size', type=int, default=128)
-    t.add_argument('--n-train', type=int, default=None)
+    t.add_argument('--arch-kwargs', default={}, type=_json_object, help='JSON constructor arguments, e.g. \'{"shortcut": "B"}\'')
+    _run_flags(t, epochs=16)
+    t.add_argument('--lr', type=_positive_float, default=0.1)
+    t.add_argument('--opt', default='sgd', choices=['sgd', 'adam', 'adamw', 'radam', 'ranger'])
+    t.add_argument('--batch-size', type=_positive_int, default=128)
     t.add_argument('--augment', action='store_true', help='random crops (2 px) and flips')
-    t.add_argument('--seed', type=int, default=0)
-    t.add_argument('--device', default=None)
-    t.add_argument('--out', default=None)
-    t.add_argument('--quiet', action='store_true')
+    t.add_argument('--device', default=None, type=_device, help='cpu, cuda, cuda:1 or mps (default: the best available)')
     t.set_defaults(func=cmd_train)
     return p
 
 def main(argv:list[str]|None=None)->int:
-    "Entry point of the `weightnb` console script."
-    p = build_parser(); args = p.parse_args(argv)
-    if not getattr(args, 'func', None): p.print_help(); return 0
-    try: return args.func(args)
+    "Entry point of the `weightnb` console script: user errors print one line and return 2."
+    p = build_parser()
+    try:
+        args = p.parse_args(argv)
+        if not getattr(args, 'func', None): p.print_help(); return 0
+        return args.func(args)
     except WeightnbError as e:
-        print(f"weightnb: error: {e}", file=sys.stderr); return 2
+        print(f"weightnb: error: {' '.join(str(e).split())}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        print("weightnb: interrupted", file=sys.stderr); return 130

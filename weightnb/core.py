@@ -18,10 +18,10 @@ from safetensors.torch import save_file
 # %% auto #0
 __all__ = ['default_device', 'WeightnbError', 'ConfigError', 'UnknownDatasetError', 'DatasetNotFoundError', 'CheckpointError',
            'UnsafeCheckpointError', 'StateDictMismatchError', 'NoConvLayerError', 'UnsupportedLayerError',
-           'ShapeMismatchError', 'NonFiniteWeightsError', 'DeviceError', 'check_positive_int', 'resolve_device',
-           'seed_everything', 'module_device', 'conv_layers', 'state_dict_of', 'check_finite',
-           'load_state_dict_checked', 'atomic_path', 'write_text_atomic', 'read_json', 'weight_format', 'save_weights',
-           'load_weights', 'weight_metadata', 'cache_dir', 'tensor_hash']
+           'ShapeMismatchError', 'NonFiniteWeightsError', 'TrainingDivergedError', 'DownloadError', 'DeviceError',
+           'check_positive_int', 'resolve_device', 'seed_everything', 'module_device', 'module_dtype', 'conv_layers',
+           'state_dict_of', 'check_finite', 'load_state_dict_checked', 'atomic_path', 'write_text_atomic', 'read_json',
+           'weight_format', 'save_weights', 'load_weights', 'weight_metadata', 'cache_dir', 'tensor_hash']
 
 # %% ../nbs/00_core.ipynb #c005
 class WeightnbError(Exception):
@@ -57,6 +57,12 @@ class ShapeMismatchError(WeightnbError, ValueError):
 
 class NonFiniteWeightsError(WeightnbError, ValueError):
     "Weights containing NaN or infinity; the message names the tensor."
+
+class TrainingDivergedError(WeightnbError, FloatingPointError):
+    "A training run whose loss became NaN or infinite; the message says at which epoch and what to change."
+
+class DownloadError(WeightnbError, OSError):
+    "Files that must be downloaded but cannot be (no network); the message says where to put them instead."
 
 class DeviceError(WeightnbError, RuntimeError):
     "A device that was asked for but is not available on this machine."
@@ -116,6 +122,12 @@ def module_device(model:nn.Module)->torch.device:
     for t in model.buffers(): return t.device
     return torch.device('cpu')
 
+def module_dtype(model:nn.Module)->torch.dtype:
+    "The dtype of `model`'s first floating parameter or buffer (torch's default dtype for a model without one)."
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.is_floating_point(): return t.dtype
+    return torch.get_default_dtype()
+
 # %% ../nbs/00_core.ipynb #c014
 def conv_layers(model:nn.Module, # any torch model
                )->list[tuple[str, nn.Conv2d]]:
@@ -136,12 +148,22 @@ def state_dict_of(obj:nn.Module|Mapping, # a model or a mapping name -> tensor
         return dict(obj)
     raise TypeError(f"Expected an nn.Module or a state dict, got {type(obj).__name__}.")
 
+def _all_finite(tensors:list[Tensor])->bool:
+    by_device = {}
+    for t in tensors: by_device.setdefault(t.device, []).append(t.detach())
+    # the max-norm of a tensor is NaN/inf exactly when one of its entries is, and never overflows
+    return all(bool(torch.isfinite(torch.stack([n.float() for n in torch._foreach_norm(ts, float('inf'))])).all())
+               for ts in by_device.values())
+
 def check_finite(obj:nn.Module|Mapping, # a model or a state dict
                  what:str='model',     # how to call it in the error message
                 ):
     "Raise `NonFiniteWeightsError` naming the first tensor that holds NaN or infinity."
-    for k, v in state_dict_of(obj).items():
-        if v.is_floating_point() and not torch.isfinite(v).all():
+    named = [*obj.named_parameters(), *obj.named_buffers()] if isinstance(obj, nn.Module) else state_dict_of(obj).items()
+    floats = {k: v for k, v in named if v.is_floating_point() and v.numel()}
+    if _all_finite(list(floats.values())): return obj
+    for k, v in floats.items():
+        if not torch.isfinite(v).all():
             n_bad = (~torch.isfinite(v)).sum().item()
             raise NonFiniteWeightsError(f"{what}: tensor '{k}' has {n_bad} NaN/inf values; "
                                         "retrain or reload the model (check the learning rate if training diverged).")

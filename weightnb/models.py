@@ -4,13 +4,16 @@
 
 # %% ../nbs/02_models.ipynb #c003
 from __future__ import annotations
+import os, json, inspect, socket
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
-from torch import nn, Tensor
+from torch import nn
+from torchvision.models import resnet18 as tv_resnet18, ResNet18_Weights
 
-import json
-from pathlib import Path
-from .core import ConfigError, CheckpointError, save_weights, load_weights, weight_metadata
+from .core import (ConfigError, CheckpointError, DownloadError, save_weights, load_weights, weight_metadata,
+                           weight_format, check_positive_int, load_state_dict_checked)
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'ZOO_CNN_PRESETS', 'MODELS', 'n_params', 'PadShortcut', 'BasicBlock', 'CifarResNet', 'resnet20',
@@ -45,11 +48,14 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
 
+# %% ../nbs/02_models.ipynb #a102
 class CifarResNet(nn.Module):
     "ResNet for small images: stem, three stages of `n_blocks` basic blocks (16/32/64 channels), pooling, linear."
     def __init__(self, n_blocks:int, num_classes:int=10, in_chans:int=3, shortcut:str='A', width:int=16):
         super().__init__()
         if shortcut not in ('A', 'B'): raise ConfigError(f"shortcut must be 'A' or 'B', got {shortcut!r}.")
+        n_blocks, num_classes, in_chans, width = (check_positive_int(v, k) for k, v in
+            dict(n_blocks=n_blocks, num_classes=num_classes, in_chans=in_chans, width=width).items())
         self.arch_name, self.arch = 'cifar_resnet', dict(n_blocks=n_blocks, num_classes=num_classes, in_chans=in_chans, shortcut=shortcut, width=width)
         w = [width, 2 * width, 4 * width]
         self.conv1 = nn.Conv2d(in_chans, w[0], 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(w[0])
@@ -87,6 +93,9 @@ class ZooCNN(nn.Module):
         super().__init__()
         if size not in ZOO_CNN_PRESETS: raise ConfigError(f"size must be one of {list(ZOO_CNN_PRESETS)}, got {size!r}.")
         if activation not in ACTIVATIONS: raise ConfigError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}.")
+        in_chans, num_classes, img_size, hidden = (check_positive_int(v, k) for k, v in
+            dict(in_chans=in_chans, num_classes=num_classes, img_size=img_size, hidden=hidden).items())
+        if not 0 <= dropout < 1: raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}.")
         p = ZOO_CNN_PRESETS[size]
         self.arch_name, self.arch = 'zoo_cnn', dict(size=size, in_chans=in_chans, num_classes=num_classes, img_size=img_size,
                          activation=activation, dropout=dropout, hidden=hidden)
@@ -104,16 +113,30 @@ class ZooCNN(nn.Module):
         x = self.act(self.fc1(self.drop(x.flatten(1))))
         return self.fc2(self.drop(x))
 
-def zoo_cnn_small(in_chans=1, num_classes=10, img_size=28, **kw): "The ~2.5k-parameter zoo CNN."; return ZooCNN('small', in_chans, num_classes, img_size, **kw)
-def zoo_cnn_large(in_chans=3, num_classes=10, img_size=32, **kw): "The ~11k-parameter zoo CNN."; return ZooCNN('large', in_chans, num_classes, img_size, **kw)
+def zoo_cnn_small(in_chans=1, num_classes=10, img_size=28, activation='relu', dropout=0., hidden=20):
+    "The ~2.5k-parameter zoo CNN."; return ZooCNN('small', in_chans, num_classes, img_size, activation, dropout, hidden)
+def zoo_cnn_large(in_chans=3, num_classes=10, img_size=32, activation='relu', dropout=0., hidden=20):
+    "The ~11k-parameter zoo CNN."; return ZooCNN('large', in_chans, num_classes, img_size, activation, dropout, hidden)
 
 # %% ../nbs/02_models.ipynb #c013
+def _imagenet_resnet18():
+    "torchvision's ResNet-18 with ImageNet weights, or a `DownloadError` naming the torch hub cache file."
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir())/'checkpoints'/os.path.basename(weights.url)
+    def missing(why): return DownloadError(f"resnet18(pretrained=True) needs {weights.url} ({why}). Download it where "
+                                           f"there is network and copy it to {cached} (the torch hub cache), or use pretrained=False.")
+    if not cached.is_file() and os.environ.get('WEIGHTNB_OFFLINE', '0') not in ('', '0'): raise missing('$WEIGHTNB_OFFLINE is set')
+    old = socket.getdefaulttimeout(); socket.setdefaulttimeout(20)
+    try: return tv_resnet18(weights=weights)
+    except OSError as e: raise missing(f"the download failed: {type(e).__name__}: {e}") from None   # URLError is an OSError
+    finally: socket.setdefaulttimeout(old)
+
 def resnet18(num_classes:int=10, in_chans:int=3, small_input:bool=False,
              pretrained:bool=False, # ImageNet weights from torchvision (needs a download or the hub cache)
             )->nn.Module:
     "torchvision's ResNet-18 adapted to `in_chans` input channels and `num_classes` outputs."
-    from torchvision.models import resnet18 as tv_resnet18, ResNet18_Weights
-    m = tv_resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
+    num_classes, in_chans = check_positive_int(num_classes, 'num_classes'), check_positive_int(in_chans, 'in_chans')
+    m = _imagenet_resnet18() if pretrained else tv_resnet18(weights=None)
     if small_input or in_chans != 3:
         old = m.conv1
         m.conv1 = nn.Conv2d(in_chans, 64, 3 if small_input else 7, 1 if small_input else 2, 1 if small_input else 3, bias=False)
@@ -132,19 +155,27 @@ def create_model(arch:str, # one of `MODELS`
                  **kwargs)->nn.Module:
     "Instantiate the architecture `arch` with `kwargs`."
     if arch not in MODELS: raise ConfigError(f"Unknown architecture {arch!r}; known: {', '.join(MODELS)}.")
+    sig = inspect.signature(MODELS[arch])
+    try: sig.bind(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{arch} does not take {kwargs} ({e}); its arguments are: {', '.join(sig.parameters)}.") from None
     return MODELS[arch](**kwargs)
 
 # %% ../nbs/02_models.ipynb #c019
 def save_model(model:nn.Module, # a weightnb model (it has `arch_name` and `arch`)
-               path:str|Path, **metadata)->Path:
-    "Save weights plus the architecture needed to rebuild `model` (safetensors)."
+               path:str|Path,   # `.safetensors` (recommended) or `.pt`
+               **metadata)->Path:
+    "Save weights plus the architecture needed to rebuild `model`."
+    weight_format(path)   # an unknown suffix fails before anything is written
     if not hasattr(model, 'arch_name'): raise ConfigError(f"{type(model).__name__} was not built by weightnb.models; save its state dict with save_weights.")
     return save_weights(model, path, metadata=dict(metadata, arch=model.arch_name, arch_kwargs=json.dumps(model.arch)))
 
 def load_model(path:str|Path, device='cpu')->nn.Module:
-    "Rebuild and load a model written by `save_model`."
+    "Rebuild and load a model written by `save_model`, in the stored dtype."
     meta = weight_metadata(path)
     if 'arch' not in meta or 'arch_kwargs' not in meta:
         raise CheckpointError(f"{path} does not say which architecture it holds; load it with load_weights into a model you build.")
-    model = create_model(meta['arch'], **json.loads(meta['arch_kwargs']))
-    model.load_state_dict(load_weights(path)); return model.to(device)
+    try: kwargs = json.loads(meta['arch_kwargs'])
+    except json.JSONDecodeError as e: raise CheckpointError(f"{path}: its arch_kwargs metadata is not JSON ({e}).") from None
+    model = create_model(meta['arch'], **kwargs)
+    return load_state_dict_checked(model, load_weights(path), where=str(path), match_dtype=True).to(device)

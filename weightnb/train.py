@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_train.ipynb #c003
 from __future__ import annotations
-import time, math, json, contextlib
+import time, math, json, contextlib, itertools, warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -14,7 +14,8 @@ from torch import nn, Tensor
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .core import ConfigError, CheckpointError, default_device, module_device, atomic_path
+from .core import (ConfigError, CheckpointError, TrainingDivergedError, resolve_device, module_device,
+                           module_dtype, atomic_path, check_finite, check_positive_int, load_state_dict_checked)
 
 # %% auto #0
 __all__ = ['eval_mode', 'channels_last', 'evaluate', 'preload_batches', 'make_eval_fn', 'Lookahead', 'make_optimizer',
@@ -45,31 +46,34 @@ def _autocast(device:torch.device, amp:bool):
         return torch.autocast('cuda', dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
     return contextlib.nullcontext()
 
+def _to(x:Tensor, device, dtype)->Tensor:
+    "`x` on `device`; floating inputs also take the model's `dtype`."
+    return x.to(device, dtype if x.is_floating_point() else None, non_blocking=True)
+
+# %% ../nbs/03_train.ipynb #a111
 @torch.no_grad()
-def evaluate(model:nn.Module,        # model to evaluate (its device is used)
+def evaluate(model:nn.Module,        # model to evaluate (its device and dtype are used)
              dl:Iterable,             # loader or list of (x, y) batches
              loss_fn:Callable=F.cross_entropy, # per-batch mean loss
              amp:bool=False,          # bf16/fp16 autocast on cuda
             )->dict:
     "Accuracy and mean loss of `model` over `dl`: `{'acc', 'loss', 'n'}`."
-    device = module_device(model); total_loss, correct, n = 0., 0, 0
+    check_finite(model, f"evaluate: {type(model).__name__}")
+    device, dtype = module_device(model), module_dtype(model); total_loss, correct, n = 0., 0, 0
     with eval_mode(model), channels_last(model, device.type == 'cpu'), _autocast(device, amp):
         for x, y in dl:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = _to(x, device, dtype), y.to(device, non_blocking=True)
             out = model(x).float()
             total_loss += loss_fn(out, y).item() * len(y)
             correct += (out.argmax(1) == y).sum().item(); n += len(y)
-    if n == 0: raise ConfigError("evaluate got an empty loader.")
+    if n == 0: raise ConfigError("evaluate got an empty loader (no batches); pass a loader or a list of (x, y) batches.")
     return dict(acc=correct / n, loss=total_loss / n, n=n)
 
 # %% ../nbs/03_train.ipynb #c010
 def preload_batches(dl:Iterable, device=None, n_batches:int|None=None)->list[tuple[Tensor, Tensor]]:
     "The first `n_batches` (default all) batches of `dl`, moved to `device` once."
-    device = default_device(device); out = []
-    for i, (x, y) in enumerate(dl):
-        if n_batches is not None and i >= n_batches: break
-        out.append((x.to(device), y.to(device)))
-    return out
+    device = resolve_device(device); n_batches = check_positive_int(n_batches, 'n_batches', allow_none=True)
+    return [(x.to(device), y.to(device)) for x, y in itertools.islice(dl, n_batches)]
 
 # %% ../nbs/03_train.ipynb #a102
 def make_eval_fn(eval_fn, # callable model -> {'acc', 'loss', ...}, or a loader / list of (x, y) batches
@@ -139,11 +143,42 @@ def make_optimizer(params,              # parameters or parameter groups
 # %% ../nbs/03_train.ipynb #a110
 def make_schedule(optimizer, schedule:str, total_steps:int, lr:float):
     "A per-step learning-rate scheduler: 'onecycle', 'cosine' or 'constant'."
-    if schedule == 'onecycle': return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1), pct_start=0.25)
+    if schedule == 'onecycle':   # torch divides by zero when pct_start * total_steps == 1 (a 4-step run)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1),
+                                                   pct_start=0.25 if total_steps != 4 else 0.5)
     if schedule == 'cosine': return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
     if schedule == 'constant': return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.)
     raise ConfigError(f"schedule must be 'onecycle', 'cosine' or 'constant', got {schedule!r}.")
 
+def _n_batches(dl, name:str)->int:
+    try: n = len(dl)
+    except TypeError: raise ConfigError(f"{name} must have a length (a DataLoader or a list of batches); "
+                                        f"got a {type(dl).__name__}.") from None
+    if n == 0: raise ConfigError(f"{name} has no batches: an empty dataset, or fewer samples than batch_size with "
+                                 "drop_last=True. Pass at least one batch.")
+    return n
+
+def _check_fit_args(train_dl, val_dl, epochs)->int:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError(f"epochs must be an integer >= 0, got {epochs!r}.")
+    if val_dl is not None: _n_batches(val_dl, 'val_dl')
+    return _n_batches(train_dl, 'train_dl')
+
+def _train_epoch(model, dl, optimizer, scheduler, loss_fn, augment, amp, bar)->tuple[float, float]:
+    "One pass over `dl`: (mean loss, accuracy)."
+    device, dtype = module_device(model), module_dtype(model); total_loss, correct, n = 0., 0, 0
+    model.train()
+    for x, y in dl:
+        x, y = _to(x, device, dtype), y.to(device, non_blocking=True)
+        if augment is not None: x = augment(x)
+        with _autocast(device, amp): out = model(x); loss = loss_fn(out.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward(); optimizer.step(); scheduler.step()
+        total_loss += loss.item() * len(y); correct += (out.argmax(1) == y).sum().item(); n += len(y)
+        bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
+    return total_loss / n, correct / n
+
+# %% ../nbs/03_train.ipynb #a116
 def fit(model:nn.Module,          # model to train in place
         train_dl:Iterable,        # training batches (x, y)
         epochs:int=1,
@@ -154,7 +189,7 @@ def fit(model:nn.Module,          # model to train in place
         val_dl:Iterable|None=None, # evaluated after each epoch when given
         callbacks:Iterable[Callable]=(), # cb(epoch, metrics, model) -> True to stop
         progress:bool=True,       # show progress bars
-        device=None,              # default: `default_device()`
+        device=None,              # default: `resolve_device()`
         amp:bool|None=None,       # autocast on cuda (default: on when on cuda)
         augment:Callable|None=None, # batch -> batch, applied to training inputs on the device
         loss_fn:Callable=F.cross_entropy,
@@ -162,33 +197,24 @@ def fit(model:nn.Module,          # model to train in place
         checkpoint:str|Path|None=None, # resume file: written atomically after every epoch, resumed from if present
        )->list[dict]:
     "Train `model` and return one metrics dict per epoch (train and optional val loss/acc, lr, seconds)."
-    if epochs < 0: raise ConfigError(f"epochs must be >= 0, got {epochs}.")
-    device = default_device(device); model.to(device)
+    steps_per_epoch = _check_fit_args(train_dl, val_dl, epochs)
+    device = resolve_device(device); model.to(device)
     amp = device.type == 'cuda' if amp is None else amp
     optimizer = make_optimizer(model.parameters(), opt, lr, wd, momentum)
-    steps = epochs * len(train_dl)
-    scheduler = make_schedule(optimizer, schedule, steps, lr)
-    history = _resume(checkpoint, model, optimizer, scheduler, train_dl) if checkpoint else []
-    bar = tqdm(total=steps, initial=len(history) * len(train_dl), disable=not progress, desc='fit', leave=False)
+    scheduler = make_schedule(optimizer, schedule, epochs * steps_per_epoch, lr)
+    run = dict(epochs=epochs, steps_per_epoch=steps_per_epoch, opt=opt, schedule=schedule)
+    history = _resume(checkpoint, model, optimizer, scheduler, train_dl, run) if checkpoint else []
+    bar = tqdm(total=epochs * steps_per_epoch, initial=len(history) * steps_per_epoch, disable=not progress, desc='fit', leave=False)
     for epoch in range(len(history), epochs):
-        t0, total_loss, correct, n = time.perf_counter(), 0., 0, 0
-        model.train()
-        for x, y in train_dl:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if augment is not None: x = augment(x)
-            with _autocast(device, amp): out = model(x); loss = loss_fn(out.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward(); optimizer.step(); scheduler.step()
-            total_loss += loss.item() * len(y); correct += (out.argmax(1) == y).sum().item(); n += len(y)
-            bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
-        metrics = dict(epoch=epoch + 1, train_loss=total_loss / max(n, 1), train_acc=correct / max(n, 1),
-                       lr=optimizer.param_groups[0]['lr'], seconds=time.perf_counter() - t0)
-        if not math.isfinite(metrics['train_loss']):
-            bar.close(); raise FloatingPointError(f"Training diverged at epoch {epoch+1} (loss {metrics['train_loss']}); lower lr={lr}.")
+        t0 = time.perf_counter()
+        loss, acc = _train_epoch(model, train_dl, optimizer, scheduler, loss_fn, augment, amp, bar)
+        metrics = dict(epoch=epoch + 1, train_loss=loss, train_acc=acc, lr=optimizer.param_groups[0]['lr'], seconds=time.perf_counter() - t0)
+        if not math.isfinite(loss):
+            bar.close(); raise TrainingDivergedError(f"Training diverged at epoch {epoch+1} (loss {loss}); lower lr={lr}.")
         if val_dl is not None:
             v = evaluate(model, val_dl, loss_fn, amp); metrics.update(val_loss=v['loss'], val_acc=v['acc'])
         history.append(metrics)
-        if checkpoint: _save_resume_state(checkpoint, model, optimizer, scheduler, train_dl, history)
+        if checkpoint: _save_resume_state(checkpoint, model, optimizer, scheduler, train_dl, history, run)
         if progress: tqdm.write(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in metrics.items()))
         if any(cb(epoch, metrics, model) is True for cb in callbacks): break
     bar.close()
@@ -199,23 +225,54 @@ def _rng_state(train_dl)->dict:
     g = getattr(train_dl, 'generator', None)
     return dict(torch_rng=torch.get_rng_state(), loader_rng=g.get_state() if g is not None else torch.empty(0, dtype=torch.uint8))
 
-def _save_resume_state(path, model, optimizer, scheduler, train_dl, history):
+def _save_resume_state(path, model, optimizer, scheduler, train_dl, history, run):
     state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                 history=json.dumps(history), **_rng_state(train_dl))
+                 history=json.dumps(history), run=json.dumps(run), **_rng_state(train_dl))
     with atomic_path(path) as tmp: torch.save(state, tmp)
 
-def _resume(path, model, optimizer, scheduler, train_dl)->list[dict]:
+def _group_keys(opt_state:dict)->set:
+    if 'inner' in opt_state: opt_state = opt_state['inner']     # Lookahead
+    return set(opt_state['param_groups'][0]) if opt_state.get('param_groups') else set()
+
+def _check_same_run(path, state, optimizer, run):
+    old = json.loads(state['run']) if 'run' in state else {}
+    for k in ('opt', 'schedule'):
+        if k in old and old[k] != run[k]:
+            raise CheckpointError(f"{path} was written by a run with {k}={old[k]!r}, this call has {k}={run[k]!r}: pass "
+                                  f"{k}={old[k]!r} to resume it, or delete the file to start a new run.")
+    if _group_keys(state['optimizer']) != _group_keys(optimizer.state_dict()):
+        raise CheckpointError(f"{path} holds the state of another optimizer than opt={run['opt']!r}: resume with the "
+                              "optimizer that wrote it, or delete the file to start a new run.")
+
+# %% ../nbs/03_train.ipynb #a117
+def _total_steps(sched_state:dict)->int|None: return sched_state.get('total_steps', sched_state.get('T_max'))
+
+def _fast_forward(scheduler, n_steps:int):
+    "Step a fresh `scheduler` `n_steps` times: the learning rate an uninterrupted run would have now."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)   # "lr_scheduler.step() before optimizer.step()"
+        for _ in range(n_steps): scheduler.step()
+
+def _resume(path, model, optimizer, scheduler, train_dl, run)->list[dict]:
     path = Path(path)
     if not path.exists(): return []
     try: state = torch.load(path, map_location=module_device(model), weights_only=True)
     except Exception as e:
         raise CheckpointError(f"Cannot resume from {path} ({type(e).__name__}: {e}); delete it to start over.") from None
-    model.load_state_dict(state['model']); optimizer.load_state_dict(state['optimizer'])
-    scheduler.load_state_dict(state['scheduler'])
+    _check_same_run(path, state, optimizer, run)
+    load_state_dict_checked(model, state['model'], where=f"resume checkpoint {path}")
+    start_lrs = scheduler.get_last_lr(); optimizer.load_state_dict(state['optimizer'])
+    history, old_total, new_total = json.loads(state['history']), _total_steps(state['scheduler']), _total_steps(scheduler.state_dict())
+    if old_total == new_total: scheduler.load_state_dict(state['scheduler'])
+    elif len(history) < run['epochs']:
+        warnings.warn(f"Resuming {path}: its {run['schedule']} schedule was {old_total} steps long, this run's is {new_total} "
+                      f"({run['epochs']} epochs); continuing the {new_total}-step schedule from step {state['scheduler']['last_epoch']}.")
+        for g, lr in zip(optimizer.param_groups, start_lrs): g['lr'] = lr
+        _fast_forward(scheduler, state['scheduler']['last_epoch'])
     torch.set_rng_state(state['torch_rng'].cpu())
     g = getattr(train_dl, 'generator', None)
     if g is not None and state['loader_rng'].numel(): g.set_state(state['loader_rng'].cpu())
-    return json.loads(state['history'])
+    return history
 
 # %% ../nbs/03_train.ipynb #c022
 @torch.no_grad()
@@ -224,18 +281,23 @@ def reestimate_bn(model:nn.Module,       # model whose BatchNorm statistics are 
                   n_batches:int|None=None, # default: all of `dl`
                  )->nn.Module:
     "Recompute the running mean and variance of every BatchNorm layer from data."
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    n_batches = check_positive_int(n_batches, 'n_batches', allow_none=True)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not bns: return model
-    device, was_training = module_device(model), model.training
-    momenta = [bn.momentum for bn in bns]
+    batches = itertools.islice(dl, n_batches); first = next(batches, None)
+    if first is None: raise ConfigError("reestimate_bn got no batches; the BatchNorm statistics were left unchanged. "
+                                        "Pass a loader or list with at least one batch.")
+    device, dtype, was_training = module_device(model), module_dtype(model), model.training
+    saved = [(bn.momentum, {k: v.clone() for k, v in bn.state_dict().items()}) for bn in bns]
     for bn in bns: bn.reset_running_stats(); bn.momentum = None
-    model.train()
+    model.train(); ok = False
     try:
-        for i, batch in enumerate(dl):
-            if n_batches is not None and i >= n_batches: break
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            model(x.to(device))
+        for batch in itertools.chain([first], batches):
+            model(_to(batch[0] if isinstance(batch, (tuple, list)) else batch, device, dtype))
+        ok = True
     finally:
-        for bn, m in zip(bns, momenta): bn.momentum = m
+        for bn, (momentum, sd) in zip(bns, saved):
+            bn.momentum = momentum
+            if not ok: bn.load_state_dict(sd)   # a failed pass leaves the statistics as they were
         model.train(was_training)
     return model
