@@ -1,19 +1,33 @@
-"""Contrastive alignment of weights, datasets and results (issue 15): zoo, encoders, shared encoder, conditional sampling.
+"""Contrastive alignment of weights, datasets and results (issue 15): zoo, weight encoders, shared encoder, conditional sampling.
 
-    .venv/bin/python bench/align.py zoo --n-models 360          # generate the zoo (resumable; one torch thread)
-    .venv/bin/python bench/align.py run [--quick]                # encoders, alignment, sampling -> bench/results/align.md
+    python bench/align.py --zoo --n-models 360       # generate the zoo (resumable; one torch thread), then exit
+    python bench/align.py                            # encoders, alignment, retrieval, sampling -> bench/results/align.md
+    python bench/align.py --quick                    # the same code path on a slice of the zoo, tiny epochs (minutes)
+    python bench/align.py --render-only              # rebuild align.md from the JSON
+
+The zoo (bench/results/_zoo_align/zoo, git-ignored) is the thesis's design at our scale; see the docstring of
+`align_zoo_spec` and the results file for what was scaled down and why.
 """
-import argparse, json, sys, time
+import json, math, sys, time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent
-WORK = ROOT / 'results' / '_zoo_align'       # git-ignored (bench/results/_zoo*/)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import bench_parser, parse, RunCache, write_results, write_json, read_json, md_table, environment_line, environment, rel, ROOT
+
+WORK = ROOT / 'bench' / 'results' / '_zoo_align'       # git-ignored (bench/results/_zoo*/)
 ZOO_DIR = WORK / 'zoo'
+N_OWN, N_NOISE = 500, 500                               # inputs per model for the fidelity measurements
+
 
 def align_zoo_spec():
-    "The thesis zoo at our scale (see align.md for what was scaled down and why)."
+    """The thesis zoo at our scale. Thesis: ResNet-18 on 3-class ImageNet subsets, Adam or SGD, early checkpoint
+    ~U(5, 10), final ~N(100, 15) clipped to [50, 150], 1000 models. Here: the 2,464-parameter zoo CNN on 3-class
+    Fashion-MNIST subsets, Adam or SGD, early ~U(1, 2), final ~N(8, 1.5) clipped to [6, 11] epochs, 4,000 training
+    images per model (of ~16,200 available), 500 validation and 1,000 test images: one model costs ~4 s of one core
+    (measured before generating), so ~360 models fit the ~40 core-minutes the project could spend."""
     from weightnb.zoo import ZooSpec, thesis_policy
     return ZooSpec(arch='zoo_cnn_small', dataset='fashion-mnist', n_classes=3,
                    opt=['adam', 'sgd'], lr={'loguniform': [3e-4, 3e-2]}, wd={'loguniform': [1e-6, 1e-3]},
@@ -21,18 +35,286 @@ def align_zoo_spec():
                    checkpoints=thesis_policy(early=(1, 2), final_mean=8., final_std=1.5, final_clip=(6, 11)),
                    n_train=4000, n_val=500, n_test=1000, seed=15)
 
-def cmd_zoo(args):
-    torch.set_num_threads(1)
-    from weightnb.zoo import generate_zoo
-    t0 = time.time()
-    zoo = generate_zoo(align_zoo_spec(), ZOO_DIR, args.n_models, progress=False)
-    print(f'{len(zoo)} models in {ZOO_DIR}, {time.time()-t0:.0f} s', flush=True)
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest='cmd', required=True)
-    z = sub.add_parser('zoo'); z.add_argument('--n-models', type=int, default=360)
-    args = ap.parse_args(argv)
-    {'zoo': cmd_zoo}[args.cmd](args)
+def generate(n_models:int):
+    from weightnb.zoo import generate_zoo
+    t0 = time.time(); zoo = generate_zoo(align_zoo_spec(), ZOO_DIR, n_models, progress=False)
+    print(f'{len(zoo)} models in {ZOO_DIR}, {time.time() - t0:.0f} s', flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# splits and data
+def splits(zoo, holdout_fraction:float=0.1, seed:int=0, n_max:int|None=None)->dict:
+    "Class subsets held out entirely ('unseen'); the other members split by model into train / val / test ('seen')."
+    members = list(zoo)[:n_max] if n_max else list(zoo)
+    subsets = sorted({tuple(m.config['classes']) for m in members})
+    rng = np.random.default_rng(seed)
+    held = {subsets[i] for i in rng.choice(len(subsets), max(1, round(holdout_fraction * len(subsets))), replace=False)}
+    rest = [m for m in members if tuple(m.config['classes']) not in held]
+    perm = rng.permutation(len(rest)); n_tr, n_va = round(0.7 * len(rest)), round(0.15 * len(rest))
+    pick = lambda idx: [rest[i] for i in sorted(idx)]
+    return dict(train=pick(perm[:n_tr]), val=pick(perm[n_tr:n_tr + n_va]), test=pick(perm[n_tr + n_va:]),
+                unseen=[m for m in members if tuple(m.config['classes']) in held], held_subsets=sorted(held))
+
+
+class Data:
+    "Per-class-subset images: each model's own training images, validation (as the zoo measured R) and test split."
+    def __init__(self, spec):
+        from weightnb.data import load_dataset
+        self.spec, self.raw = spec, {s: load_dataset(spec.dataset, s) for s in ('train', 'test')}; self._c = {}
+    def get(self, classes):
+        from weightnb.data import class_subset, train_val_split
+        classes = tuple(classes)
+        if classes not in self._c:
+            tr, va = train_val_split(class_subset(self.raw['train'], classes), self.spec.val_fraction, self.spec.seed)
+            n_val = self.spec.n_val or len(va)
+            self._c[classes] = dict(own=tr.x[:N_OWN], val=va.subset(torch.arange(min(n_val, len(va)))),
+                                    test=class_subset(self.raw['test'], classes))
+        return self._c[classes]
+
+
+def evaluate_model(model, ds):
+    from weightnb.train import evaluate
+    from weightnb.data import make_loader
+    r = evaluate(model, make_loader(ds, 1024)); return r['acc'], r['loss']
+
+
+def spearman(a, b)->float:
+    from scipy.stats import spearmanr
+    return float(spearmanr(a, b).statistic) if len(a) > 2 else float('nan')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the experiment
+def make_encoders(quick:bool, probe_x, model):
+    from weightnb.align import PCAAutoencoder, WeightAutoencoder, SANEEncoder
+    from weightnb.sane import SANEConfig
+    e = (lambda full, q: q if quick else full)
+    return {
+        'pca_thesis': lambda: PCAAutoencoder(latent_dim=32, n_components=16, hidden=(), epochs=e(500, 60), lr=1e-3, model=model),
+        'pca64_mlp': lambda: PCAAutoencoder(latent_dim=64, n_components=64, hidden=(256,), epochs=e(500, 60), lr=1e-3, model=model),
+        'weight_ae': lambda: WeightAutoencoder(model, latent_dim=64, hidden=(512,), epochs=e(300, 40), lr=1e-3, dropout=0.1),
+        'weight_ae_behaviour': lambda: WeightAutoencoder(model, latent_dim=64, hidden=(512,), epochs=e(60, 5), lr=1e-3, dropout=0.1,
+                                                         probe_x=probe_x, behaviour_weight=1.),
+        'sane': lambda: SANEEncoder(model, SANEConfig(token_size=64, d_model=64, n_heads=4, n_layers=2, latent_dim=16, window=16, halo=4,
+                                                      epochs=e(60, 4), windows_per_model=4, batch_size=64, lr=1e-3, n_perm=64)),
+    }
+
+
+def fidelity(enc, tri, data, noise_x, n_max:int|None=None)->dict:
+    "Mean agreement / correlation / cosine of reconstructions on each model's own training images and on noise."
+    from weightnb.align import reconstruction_fidelity
+    sds, cls = tri['state_dicts'][:n_max], tri['classes'][:n_max]
+    own = reconstruction_fidelity(enc, sds, [data.get(c)['own'] for c in cls])
+    syn = reconstruction_fidelity(enc, sds, noise_x)
+    return dict(own={k: v for k, v in own.items() if k != 'rows'}, noise={k: v for k, v in syn.items() if k != 'rows'},
+                own_agreement_per_model=[r['agreement'] for r in own['rows']], n=len(sds))
+
+
+def sample_eval(models, pairs, data)->dict:
+    "Test accuracy on D and achieved validation loss of one model per requested (D, R)."
+    accs, losses = [], []
+    for m, (cls, _) in zip(models, pairs):
+        d = data.get(cls); accs.append(evaluate_model(m, d['test'])[0]); losses.append(evaluate_model(m, d['val'])[1])
+    req = [r for _, r in pairs]
+    return dict(test_acc=float(np.mean(accs)), achieved_loss=float(np.mean(losses)), spearman=spearman(req, losses),
+                test_accs=accs, achieved=losses, requested=req)
+
+
+def run_encoder(name, make, S, T, data, noise_x, model_fn, a, quick):
+    "Fit one weight encoder, measure fidelity, train the shared encoder, retrieval, conditional samples."
+    from weightnb.align import Aligner, ResultsEncoder, conditional_sample, retrieval_topk
+    t0 = time.time(); enc = make()
+    enc.fit(T['train']['state_dicts'], T['val']['state_dicts']); fit_s = time.time() - t0
+    out = dict(encoder=name, fit_seconds=fit_s, ae_history=enc.history[-1:] if enc.history else [], latent_dim=None)
+    nf = 24 if quick else None
+    out['fidelity'] = {s: fidelity(enc, T[s], data, noise_x, nf) for s in ('test', 'unseen')}
+    out['fidelity']['train'] = fidelity(enc, T['train'], data, noise_x, 24 if quick else 60)
+    Z = {s: enc.encode(T[s]['state_dicts']) for s in ('train', 'val', 'test', 'unseen')}; out['latent_dim'] = Z['train'].shape[1]
+    res = ResultsEncoder.from_losses(T['train']['losses'], n_bins=16, dim=64)
+    al = Aligner(T['train']['datasets'].shape[1], Z['train'].shape[1], res, hidden=(256,), dropout=0.1, temperature=0.1,
+                 regression_weight=1., weight_encoder=enc)
+    t0 = time.time()
+    hist = al.fit(Z['train'], T['train']['datasets'], T['train']['losses'], val=(Z['val'], T['val']['datasets'], T['val']['losses']),
+                  epochs=20 if quick else 300, lr=1e-3, batch_size=64)
+    out['aligner_seconds'] = time.time() - t0; out['aligner_history'] = hist
+    out['retrieval'] = {}
+    for s in ('test', 'unseen'):
+        q = al(T[s]['datasets'], T[s]['losses']).detach() if al.eval() is not None else None
+        out['retrieval'][s] = retrieval_topk(q, al.standardise(Z[s]), ks=(1, 5))
+    out['samples'] = {}
+    for s in ('test', 'unseen'):
+        pairs = list(zip(T[s]['classes'], T[s]['losses'].tolist()))
+        models = [conditional_sample(al, dvec, r, n=1, make_model=model_fn)[0] for dvec, (_, r) in zip(T[s]['datasets'], pairs)]
+        out['samples'][s] = sample_eval(models, pairs, data)
+        rec = enc.models(enc.reconstruct(T[s]['state_dicts']), model_fn)      # oracle: decode the true latent
+        out['samples'][s + '_oracle_reconstruction'] = sample_eval(rec, pairs, data)
+    out['sweep'] = loss_sweep(al, T, data, model_fn)
+    return out
+
+
+def loss_sweep(al, T, data, model_fn)->dict:
+    "Per held-out class subset: request the 10/30/50/70/90 % quantiles of the training losses; Spearman(requested, achieved)."
+    from weightnb.align import conditional_sample
+    qs = np.quantile(T['train']['losses'].numpy(), [0.1, 0.3, 0.5, 0.7, 0.9]).tolist(); out = {}
+    for s in ('test', 'unseen'):
+        rhos, seen = [], {}
+        for cls, dvec in zip(T[s]['classes'], T[s]['datasets']): seen.setdefault(cls, dvec)
+        for cls, dvec in seen.items():
+            ach = [evaluate_model(conditional_sample(al, dvec, r, make_model=model_fn)[0], data.get(cls)['val'])[1] for r in qs]
+            rhos.append(spearman(qs, ach))
+        out[s] = dict(mean_spearman=float(np.nanmean(rhos)) if rhos else float('nan'), n_subsets=len(rhos), requested=qs)
+    return out
+
+
+def baselines(T, data, model_fn)->dict:
+    "Random init, the zoo's mean model (plain and permutation-aligned) and nearest-neighbour retrieval from the training zoo."
+    from weightnb.align import WeightLayout
+    from weightnb.rebasin import permutation_spec, weight_matching, apply_permutation
+    from weightnb.core import seed_everything
+    lay = WeightLayout(T['train']['state_dicts'][0]); tr = T['train']
+    spec = permutation_spec(model_fn()); ref = tr['state_dicts'][0]
+    aligned = [apply_permutation(spec, weight_matching(spec, ref, sd).perm, sd) for sd in tr['state_dicts']]
+    means = {'zoo_mean': lay.unflatten(lay.flatten(tr['state_dicts']).mean(0, keepdim=True))[0],
+             'zoo_mean_aligned': lay.unflatten(lay.flatten(aligned).mean(0, keepdim=True))[0]}
+    D = torch.nn.functional.normalize(tr['datasets'], dim=1); out = {}
+    for s in ('test', 'unseen'):
+        pairs = list(zip(T[s]['classes'], T[s]['losses'].tolist())); r = {}
+        def fresh(i): seed_everything(1000 + i); return model_fn()
+        r['random_init'] = sample_eval([fresh(i) for i in range(len(pairs))], pairs, data)
+        for k, sd in means.items():
+            m = model_fn(); m.load_state_dict(sd); r[k] = sample_eval([m] * len(pairs), pairs, data)
+        nn_models = []
+        for dvec, (_, loss) in zip(T[s]['datasets'], pairs):
+            sim = D @ torch.nn.functional.normalize(dvec, dim=0)
+            cand = (sim >= sim.max() - 1e-6).nonzero().squeeze(1)            # the closest dataset(s) in the training zoo
+            j = cand[(tr['losses'][cand] - loss).abs().argmin()]            # then the closest loss
+            m = model_fn(); m.load_state_dict(tr['state_dicts'][int(j)]); nn_models.append(m)
+        r['nearest_neighbour'] = sample_eval(nn_models, pairs, data)
+        out[s] = r
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# results file
+ENCODER_NOTES = {
+    'pca_thesis': 'thesis: per-parameter mean / centre / IncrementalPCA (16 comps), linear AE (no hidden layer), latent 32',
+    'pca64_mlp': "thesis's note: 64 PCA comps per parameter, MLP AE (256 hidden), latent 64",
+    'weight_ae': 'aligned (weight matching), standardised flat weights, MLP AE 512 hidden, latent 64',
+    'weight_ae_behaviour': 'weight_ae + behaviour loss (logit MSE on probe images)',
+    'sane': 'SANE, token size 64, d_z 16 per token, aligned; latent = all token latents flattened',
+}
+
+def pct(v): return '—' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{100 * v:.1f} %'
+
+def curves_png(path, runs):
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, r in runs.items():
+        h = r['aligner_history']; ep = [x['epoch'] for x in h]
+        l, = ax.plot(ep, [x['train_nt_xent'] for x in h], '-', lw=1, label=f'{name} train')
+        ax.plot(ep, [x['val_nt_xent'] for x in h], '--', lw=1, c=l.get_color(), label=f'{name} val')
+    ax.axhline(math.log(64), c='k', ls=':', lw=1, label='chance log 64')
+    ax.set_xlabel('epoch'); ax.set_ylabel('NT-Xent (batch 64)'); ax.legend(fontsize=6, ncol=2); fig.tight_layout()
+    fig.savefig(path, dpi=90); plt.close(fig)
+
+def render(a, cache):
+    folder = a.out / ('_align_quick' if a.quick else '_align_runs'); info = read_json(folder / 'info.json', 'align info')
+    allr = cache.all(); base = next((v for k, v in allr.items() if k.startswith('baselines_')), None)
+    runs = {v['encoder']: v for k, v in allr.items() if 'encoder' in v}
+    env = next(iter(allr.values()), {}).get('env')
+    L = ['## Zoo', '', align_zoo_spec.__doc__.replace('\n    ', ' ').strip(), '',
+         f"Generated: {info['n_zoo']} models ({2 * info['n_zoo']} checkpoints, early + final), {info['n_subsets']} distinct class subsets; "
+         f"mean final test accuracy {pct(info['zoo_test_acc_final'])}. Held out entirely (never seen by any encoder or the shared encoder): "
+         f"{len(info['held_subsets'])} subsets {', '.join(str(tuple(c)) for c in info['held_subsets'])}. Split by model: "
+         + ', '.join(f"{s} {info['n_models'][s]} models / {info['n_checkpoints'][s]} checkpoints" for s in ('train', 'val', 'test', 'unseen')) + '.',
+         f"Results R = validation loss at the checkpoint, range {info['losses']['min']:.3f}-{info['losses']['max']:.3f} on the training split. "
+         f"Dataset encoder: class means (500 images per class) of a 64-d FeatureNet trained 2 epochs on all of Fashion-MNIST "
+         f"(test accuracy {pct(info['backbone_test_acc'])}, {info['backbone_seconds']:.0f} s incl. loading), 3 x 64 = 192 numbers per dataset.", '']
+    L += ['## 1. Weight encoders: reconstruction fidelity', '',
+          "Each checkpoint is encoded and decoded; original and reconstruction are compared on the model's own training images "
+          f"({N_OWN} per model) and on {N_NOISE} uniform-noise inputs. Thesis (ResNet-18, PCA + AE): 35.7 % agreement, correlation -0.086 "
+          "on training data. Goal: >= 90 % agreement on held-out models.", '']
+    rows = []
+    for n, r in runs.items():
+        f = r['fidelity']
+        rows.append([n, str(r['latent_dim']), pct(f['train']['own']['agreement']), pct(f['test']['own']['agreement']),
+                     f"{f['test']['own']['correlation']:.3f}", f"{f['test']['own']['cosine']:.3f}", pct(f['unseen']['own']['agreement']),
+                     f"{f['unseen']['own']['correlation']:.3f}", pct(f['test']['noise']['agreement']), f"{r['fit_seconds']:.0f}"])
+    L += md_table(rows, ['encoder', 'latent', 'agree train models', 'agree held-out (seen subsets)', 'corr', 'cos',
+                         'agree held-out (unseen subsets)', 'corr', 'agree noise (held-out)', 'fit s']) + ['']
+    L += [f'- `{n}`: {ENCODER_NOTES.get(n, "")}' for n in runs] + ['']
+    L += ['## 2. Shared encoder (NT-Xent, batch 64; chance = log 64 = 4.16)', '', '![curves](align_curves.png)', '']
+    rows = []
+    for n, r in runs.items():
+        h = r['aligner_history']; best = min(h, key=lambda x: x['val_nt_xent'])
+        rows.append([n, f"{h[0]['train_nt_xent']:.2f} -> {h[-1]['train_nt_xent']:.2f}", f"{h[0]['val_nt_xent']:.2f} -> {h[-1]['val_nt_xent']:.2f}",
+                     f"{best['val_nt_xent']:.2f} (epoch {best['epoch']})", pct(r['retrieval']['test']['top1']), pct(r['retrieval']['test']['top5']),
+                     pct(r['retrieval']['test']['chance_top1']), pct(r['retrieval']['unseen']['top1']), pct(r['retrieval']['unseen']['top5']),
+                     pct(r['retrieval']['unseen']['chance_top1'])])
+    L += md_table(rows, ['encoder', 'train NT-Xent first -> last', 'val NT-Xent first -> last', 'best val', 'top-1 seen', 'top-5 seen', 'chance top-1',
+                         'top-1 unseen', 'top-5 unseen', 'chance top-1']) + ['',
+          'Retrieval: the projection of each held-out (D, R) ranks the weight latents of all held-out checkpoints of its group (cosine, standardised latents).', '']
+    L += ['## 3. Conditional samples for held-out (D, R)', '',
+          'One model per held-out checkpoint, requested loss = its true R: mean test accuracy on D (all test images of the 3 classes), and the '
+          'Spearman correlation between requested and achieved validation loss. "decode true latent" decodes the encoding of the real weights (the '
+          'ceiling of that encoder).', '']
+    rows = []
+    for s in ('test', 'unseen'):
+        for n, r in runs.items():
+            for k, lab in ((s, 'sample'), (s + '_oracle_reconstruction', 'decode true latent')):
+                x = r['samples'][k]; rows.append([s, f'{n}: {lab}', pct(x['test_acc']), f"{x['achieved_loss']:.3f}", f"{x['spearman']:.2f}"])
+        for k, x in (base or {}).get(s, {}).items(): rows.append([s, k, pct(x['test_acc']), f"{x['achieved_loss']:.3f}", f"{x['spearman']:.2f}"])
+    L += md_table(rows, ['held-out group', 'method', 'test acc on D', 'achieved val loss', 'Spearman(requested, achieved)']) + ['']
+    rows = [[n, f"{r['sweep']['test']['mean_spearman']:.2f} ({r['sweep']['test']['n_subsets']})",
+             f"{r['sweep']['unseen']['mean_spearman']:.2f} ({r['sweep']['unseen']['n_subsets']})"] for n, r in runs.items()]
+    if rows:
+        L += ['Loss sweep: for each held-out class subset, request the 10/30/50/70/90 % quantiles of the training losses '
+              f"({', '.join(f'{q:.3f}' for q in next(iter(runs.values()))['sweep']['test']['requested'])}); mean Spearman over subsets (number of subsets).", '']
+        L += md_table(rows, ['encoder', 'seen subsets', 'unseen subsets']) + ['']
+    L += [environment_line(env), '']
+    if runs: curves_png(a.out / 'align_curves.png', runs)
+    write_results(a.out / 'align.md', 'Contrastive weight-space alignment (issue 15)', a.command, L + FINDINGS, rel(folder))
+
+FINDINGS = []
+
+
+def main():
+    ap = bench_parser(__doc__.split('\n')[0], 'align')
+    ap.add_argument('--zoo', action='store_true', help='generate the zoo and exit')
+    ap.add_argument('--n-models', type=int, default=360)
+    ap.add_argument('--encoders', default='pca_thesis,pca64_mlp,weight_ae,weight_ae_behaviour,sane')
+    ap.add_argument('--n-probe', type=int, default=32, help='probe images of the behaviour loss')
+    a = parse(ap)
+    if a.zoo: return generate(a.n_models)
+    cache = RunCache(a.out / ('_align_quick' if a.quick else '_align_runs'), a.device, a.command)
+    if not a.render_only:
+        from weightnb.zoo import Zoo
+        from weightnb.align import DatasetEncoder, feature_backbone, zoo_triplets
+        from weightnb.data import noise_dataset
+        from weightnb.models import create_model
+        zoo = Zoo(ZOO_DIR); spec = zoo.spec; S = splits(zoo, n_max=60 if a.quick else None)
+        t0 = time.time(); bb = feature_backbone(spec.dataset, feature_dim=64, epochs=2); bb_s = time.time() - t0
+        from weightnb.train import evaluate
+        from weightnb.data import load_dataset, make_loader
+        bb_acc = evaluate(bb, make_loader(load_dataset(spec.dataset, 'test'), 2048))['acc']
+        denc = DatasetEncoder(bb, n_per_class=500)
+        T = {s: zoo_triplets(S[s], denc) for s in ('train', 'val', 'test', 'unseen')}
+        data = Data(spec); noise_x = noise_dataset((1, 28, 28), N_NOISE).x
+        model_fn = lambda: create_model(spec.arch, **zoo[0].config['arch_kwargs'])
+        full = load_dataset(spec.dataset, 'train')
+        probe_x = full.x[torch.randperm(len(full), generator=torch.Generator().manual_seed(0))[:a.n_probe]]
+        info = dict(n_models={s: len(S[s]) for s in ('train', 'val', 'test', 'unseen')},
+                    n_checkpoints={s: len(T[s]['state_dicts']) for s in T}, held_subsets=S['held_subsets'],
+                    n_subsets=len({tuple(m.config['classes']) for m in zoo}), n_zoo=len(zoo), backbone_seconds=bb_s,
+                    backbone_test_acc=bb_acc, zoo_test_acc_final=float(np.mean([m.metrics[-1]['test_acc'] for m in zoo])),
+                    losses=dict(min=float(T['train']['losses'].min()), max=float(T['train']['losses'].max())))
+        write_json(a.out / ('_align_quick' if a.quick else '_align_runs') / 'info.json', info)
+        cache.run(f'baselines_{len(zoo)}', lambda: baselines(T, data, model_fn))
+        encs = make_encoders(a.quick, probe_x, model_fn())
+        for name in a.encoders.split(','):
+            cache.run(f'{name}_{len(zoo)}', lambda: run_encoder(name, encs[name], S, T, data, noise_x, model_fn, a, a.quick))
+    render(a, cache)
+
 
 if __name__ == '__main__': main()
