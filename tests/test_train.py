@@ -116,3 +116,14 @@ def test_fit_with_radam_and_ranger(opt):
     seed_everything(0); m = tiny()
     hist = fit(m, DLS.train, epochs=2, opt=opt, lr=1e-2, wd=1e-3, schedule='cosine', progress=False)
     assert hist[-1]['train_loss'] < hist[0]['train_loss']
+
+
+def test_ranger_run_resumes_bit_exactly(tmp_path):
+    def run(stop=None, ckpt=None):
+        seed_everything(0); d = dataloaders('digits', batch_size=64, n_train=256); m = tiny()
+        cbs = [lambda e, *_: e == stop] if stop is not None else []
+        fit(m, d.train, epochs=3, opt='ranger', lr=1e-2, wd=1e-3, schedule='cosine', callbacks=cbs, progress=False,
+            checkpoint=ckpt, device='cpu')
+        return m
+    a = run(); run(stop=0, ckpt=tmp_path/'f.pt'); b = run(ckpt=tmp_path/'f.pt')
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

@@ -46,6 +46,7 @@ class UnsafeCheckpointError(CheckpointError):
 class StateDictMismatchError(CheckpointError):
     "A state dict whose names or shapes do not fit the model it is loaded into."
 
+# %% ../nbs/00_core.ipynb #a111
 class NoConvLayerError(WeightnbError, ValueError):
     "A model without the Conv2d layers an operation needs."
 

@@ -192,8 +192,7 @@ def fit(model:nn.Module,          # model to train in place
         device=None,              # default: `resolve_device()`
         amp:bool|None=None,       # autocast on cuda (default: on when on cuda)
         augment:Callable|None=None, # batch -> batch, applied to training inputs on the device
-        loss_fn:Callable=F.cross_entropy,
-        momentum:float=0.9,
+        loss_fn:Callable=F.cross_entropy, momentum:float=0.9, # per-batch loss; SGD momentum
         checkpoint:str|Path|None=None, # resume file: written atomically after every epoch, resumed from if present
        )->list[dict]:
     "Train `model` and return one metrics dict per epoch (train and optional val loss/acc, lr, seconds)."
