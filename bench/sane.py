@@ -74,12 +74,45 @@ def probe_rows(sane, src:Path, aligned:Path, use_aligned:bool=True)->dict:
 def main():
     ap = bench_parser(__doc__.split('\n')[0], 'sane', seeds=(0, 1, 2))
     ap.add_argument('--n-models', type=int, default=None, help='use the first N finished models of the main zoo (default: all)')
+    ap.add_argument('--part', default='all', choices=('all', 'table1', 'unaligned', 'rest', 'memory'),
+                    help="run only Table 1's SANE seeds, only the unaligned ablation, or everything but it (parallel processes)")
     a = parse(ap); P = profile(a.quick)
     cache = RunCache(a.out / 'sane', a.device, a.command)
     if not a.render_only: run_all(a, P, cache)
     render(a, P, cache)
 
+MEMORY_SCRIPT = '''
+import resource, sys, torch; torch.set_num_threads(1)
+from weightnb.models import zoo_cnn_small, resnet20
+from weightnb.rebasin import permutation_spec
+from weightnb.sane import SANEConfig, token_set, build_sane, sane_step, permutation_gathers
+arch, window = sys.argv[1], int(sys.argv[2])
+make = (lambda: zoo_cnn_small()) if arch == 'zoo_cnn_small' else (lambda: resnet20(in_chans=1))
+torch.manual_seed(0); sds = [make().state_dict() for _ in range(4)]
+cfg = SANEConfig(token_size=64, d_model=128, n_heads=4, n_layers=2, latent_dim=32, window=window, batch_size=64,
+                 max_positions=[8192, 64, 1024], n_perm=4)
+ts = token_set(sds, 64); g = permutation_gathers(ts.template, permutation_spec(make()), 4, torch.Generator().manual_seed(0))
+sane = build_sane(cfg); opt = torch.optim.AdamW(sane.parameters()); gen = torch.Generator().manual_seed(0)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(3):
+    loss, _ = sane_step(sane, ts, torch.arange(4).repeat(16), cfg, g, gen, torch.device('cpu')); opt.zero_grad(); loss.backward(); opt.step()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(len(ts.template), before, after)
+'''
+
+def memory()->dict:
+    "Peak resident memory of SANE training steps (batch 64) for a zoo-CNN window and a ResNet-20 window of the same size."
+    import subprocess, sys
+    out = {}
+    for arch in ('zoo_cnn_small', 'resnet20'):
+        for w in (16, 64):
+            r = subprocess.run([sys.executable, '-c', MEMORY_SCRIPT, arch, str(w)], capture_output=True, text=True, check=True)
+            n, before, after = map(int, r.stdout.split()[-3:])
+            out[f'{arch}/{w}'] = dict(n_tokens=n, rss_before_kib=before, rss_after_kib=after)
+    return out
+
 def run_all(a, P, cache):
+    if a.part == 'memory': cache.run('memory', memory); return
     src, aligned, names = snapshot(P['zoo'], a.n_models)
     spec = Zoo(src).spec
     cache.run('zoo', lambda: dict(n_models=len(names), zoo=P['zoo'], aligned=aligned.name,
@@ -96,7 +129,7 @@ def run_all(a, P, cache):
         return out
     cache.run('table1_baselines', baselines, config=dict(n=len(names)))
     sanes = {}
-    for seed in a.seeds:
+    for seed in (a.seeds if a.part in ('all', 'table1', 'rest') else []):
         cfg = SANEConfig(**{**P['cfg'], 'seed': seed}); key = f'sane_{"quick_" if a.quick else ""}n{len(names)}_s{seed}'
         def one(cfg=cfg, key=key):
             sane, hist, secs = train_run(key, src, aligned, cfg)
@@ -104,15 +137,16 @@ def run_all(a, P, cache):
                         r2=probe_rows(sane, src, aligned))
         cache.run(f'table1_{key}', one, config=cfg.__dict__)
         sanes[seed] = load_sane(RUNS / key / 'sane_best.safetensors')
-    sane = sanes[a.seeds[0]]
+    if a.part == 'table1': return
+    sane = sanes.get(a.seeds[0])
     # ablation: no alignment
     cfg0 = SANEConfig(**{**P['cfg'], 'seed': a.seeds[0]}); key_u = f'sane_{"quick_" if a.quick else ""}n{len(names)}_s{a.seeds[0]}_unaligned'
     def unaligned():
         s, hist, secs = train_run(key_u, src, aligned, cfg0, use_aligned=False)
         return dict(seconds=secs, best_val=min(h['val_loss'] for h in hist), best_val_rec=min(h['val_rec'] for h in hist),
                     r2=probe_rows(s, src, aligned, use_aligned=False))
-    cache.run('ablation_unaligned', unaligned, config=cfg0.__dict__)
-    sane_u = load_sane(RUNS / key_u / 'sane_best.safetensors')
+    if a.part in ('all', 'unaligned'): cache.run('ablation_unaligned', unaligned, config=cfg0.__dict__)
+    if a.part == 'unaligned': return
     # inference window vs training window: reconstruction error on the test split
     def windows():
         sds, _ = split_sds(aligned, aligned, 'test'); N = len(tokenize(sds[0], base.token_size)); out = {}
@@ -251,6 +285,13 @@ def render(a, P, cache):
         for k in ('random init', 'prompts (fine-tuned)', 'kde', 'subsample'):
             if k in t: L.append(f'| {k} | ' + ' | '.join(mean_sd([r[i] for r in t[k]]) for i in range(len(ep))) + ' |')
         L += ['']
+    if 'memory' in R:
+        m = R['memory']
+        L += ['## Memory is bounded by the window', '', 'Peak resident memory (ru_maxrss) of a fresh process after 3 SANE training steps '
+              '(batch 64, d_model 128, both views), minus the peak before training (model, data, imports); CPU.', '',
+              '| model | tokens per model | window | training-step memory (MiB) |', '|---|---|---|---|']
+        L += [f'| {k.split("/")[0]} | {v["n_tokens"]} | {k.split("/")[1]} | {(v["rss_after_kib"] - v["rss_before_kib"]) / 1024:.1f} |'
+              for k, v in m.items() if isinstance(v, dict) and 'n_tokens' in v] + ['']
     if 'tokenize_speed' in R:
         s = R['tokenize_speed']
         L += ['## Tokeniser speed', '', f'torchvision ResNet-18 ({s["n_params"]/1e6:.1f} M parameters, {s["n_tokens"]} tokens of 288): '

@@ -43,17 +43,27 @@ def test_resume_refuses_other_config(tmp_path):
     (tmp_path / 'x.safetensors').write_bytes(b'not a checkpoint')
     with pytest.raises(CheckpointError): load_sane(tmp_path / 'x.safetensors')
 
-@pytest.mark.parametrize('make', [zoo_cnn_small, lambda: resnet20(in_chans=1)])
-def test_permutation_views_preserve_function(make):
+@pytest.mark.parametrize('make,ignore_bn', [(zoo_cnn_small, True), (lambda: resnet20(in_chans=1), False), (lambda: resnet20(in_chans=1), True)])
+def test_permutation_views_preserve_function(make, ignore_bn):
     torch.manual_seed(1); m = make().eval()
     if any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules()):        # non-trivial BN statistics
         m.train(); m(torch.randn(16, 1, 28, 28)); m.eval()
-    t = tokenize(m.state_dict(), 40, ignore_bn=False)
+    t = tokenize(m.state_dict(), 40, ignore_bn=ignore_bn)
+    if ignore_bn: return _check_bn_ignored(m, t, make)
     g = permutation_gathers(t, permutation_spec(m), 3, torch.Generator().manual_seed(0))
     x = torch.randn(4, 1, 28, 28)
     for gi in g:
         m2 = make().eval(); m2.load_state_dict(detokenize(t.with_tokens(t.tokens.reshape(-1)[gi].reshape(t.tokens.shape))))
         torch.testing.assert_close(m2(x), m(x), atol=1e-4, rtol=1e-4)
+
+def _check_bn_ignored(m, t, make):
+    "With BN left out of the tokens, a permutation view permutes conv weights consistently (BN stats would need the same permutation)."
+    g = permutation_gathers(t, permutation_spec(m), 2, torch.Generator().manual_seed(0))
+    for gi in g:
+        assert sorted(gi.tolist()) == list(range(t.tokens.numel()))          # a permutation of the entries
+        sd = detokenize(t.with_tokens(t.tokens.reshape(-1)[gi].reshape(t.tokens.shape)))
+        assert not torch.equal(sd['conv1.weight'], m.state_dict()['conv1.weight'])
+        assert torch.equal(sd['conv1.weight'].flatten().sort().values, m.state_dict()['conv1.weight'].flatten().sort().values)
 
 def test_padding_does_not_change_real_outputs():
     torch.manual_seed(0); s = SANE(16, 16, 2, 1, 4).eval()

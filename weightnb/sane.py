@@ -128,12 +128,11 @@ def permutation_gathers(template:Tokens,  # tokenised model giving the layout
     flat = torch.arange(template.tokens.numel(), dtype=torch.float64).reshape(template.tokens.shape)
     wide = replace(template, tokens=flat, layers=[replace(L, dtypes=[torch.float64] * len(L.keys)) for L in template.layers])
     ids = detokenize(wide)                                 # every weight holds its own flat token-entry index (exact in float64)
-    ids = {k: v for k, v in ids.items() if k not in template.rest}
     ignore_bn = not any(k.endswith('running_mean') for L in template.layers for k in L.keys)
     out = []
-    for _ in range(n):
+    for _ in range(n):                                     # untokenised tensors (e.g. BN) are permuted too, then dropped again
         p = apply_permutation(spec, random_permutation(spec, ids, generator), ids)
-        t = tokenize({**template.rest, **p}, template.token_size, ignore_bn)
+        t = tokenize(p, template.token_size, ignore_bn)
         g = t.tokens.reshape(-1).round().long()
         pad = ~template.mask.reshape(-1); g[pad] = torch.arange(len(g))[pad]
         out.append(g)
