@@ -575,14 +575,14 @@ def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[i
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     original, cur = target, target
     v0, t0 = evaluate(target, dls.val), evaluate(target, dls.test)
-    row0 = dict(round=0, val_acc=v0['acc'], test_acc_mean=t0['acc'], test_acc_std=0., recon=0., s_ratio_late_mean=float(s_ratio_late_mean(target, original)))
+    row0 = dict(round=0, val_acc=v0['acc'], test_acc_mean=t0['acc'], test_acc_std=0., test_acc_sd=0., recon=0., s_ratio_late_mean=float(s_ratio_late_mean(target, original)))
     if robustness: row0.update(_robustness_metrics(target, dls.test, eps))
     rows, all_res, best_val = [row0], [], v0['acc']
     for r in range(1, rounds + 1):
         res = [train_predictor(cur, hidden, 'recon', dls, seed=s, **kw) for s in seeds]; all_res.append(res)
         accs = np.array([x.metrics['recon']['test_acc'] for x in res])
         best = max(res, key=lambda x: (x.metrics['recon']['val_acc'], -x.metrics['recon']['val_loss']))
-        row = dict(round=r, val_acc=best.metrics['recon']['val_acc'], test_acc_mean=float(accs.mean()), test_acc_std=float(accs.std(ddof=1)) if len(accs) > 1 else 0.,
+        row = dict(round=r, val_acc=best.metrics['recon']['val_acc'], test_acc_mean=float(accs.mean()), test_acc_std=float(accs.std()), test_acc_sd=float(accs.std(ddof=1)) if len(accs) > 1 else 0.,
                    best_test_acc=best.metrics['recon']['test_acc'], recon=float(np.mean([x.metrics['recon']['recon'] for x in res])),
                    cr=best.metrics['recon']['cr'], s_ratio_late_mean=float(s_ratio_late_mean(best.model, original)))
         if robustness: row.update(_robustness_metrics(best.model, dls.test, eps))
