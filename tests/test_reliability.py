@@ -263,3 +263,12 @@ def test_onecycle_works_for_very_short_runs(n_steps):
     dl = [(DIGITS.test.dataset.x[:16], DIGITS.test.dataset.y[:16])] * n_steps
     hist = fit(tiny(), dl, epochs=1, schedule='onecycle', progress=False, device='cpu')   # 4 steps: ZeroDivisionError in torch
     assert len(hist) == 1
+
+
+@pytest.mark.skipif(not NO_GPU, reason='this machine has a GPU')
+@pytest.mark.parametrize('suffix', ['.safetensors', '.pt'])
+def test_loading_onto_cuda_without_a_gpu_is_a_device_error(tmp_path, suffix):
+    from weightnb.core import load_weights
+    p = save_model(zoo_cnn_small(), tmp_path/f'm{suffix}')
+    with pytest.raises(DeviceError): load_weights(p, 'cuda')
+    with pytest.raises(DeviceError): load_model(p, device='cuda')

@@ -283,7 +283,7 @@ def _read_torch(path:Path, device)->tuple[dict, dict]:
     return state_dict_of(obj), {str(k): str(v) for k, v in meta.items()}
 
 def _read_weights(path, device='cpu')->tuple[dict, dict]:
-    path = Path(path); fmt = weight_format(path)
+    path, device = Path(path), resolve_device(device); fmt = weight_format(path)
     if not path.is_file(): raise CheckpointError(f"No weight file at {path}.")
     return (_read_safetensors if fmt == 'safetensors' else _read_torch)(path, device)
 

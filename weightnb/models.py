@@ -13,7 +13,7 @@ from torch import nn
 from torchvision.models import resnet18 as tv_resnet18, ResNet18_Weights
 
 from .core import (ConfigError, CheckpointError, DownloadError, save_weights, load_weights, weight_metadata,
-                           weight_format, check_positive_int, load_state_dict_checked)
+                           weight_format, check_positive_int, load_state_dict_checked, resolve_device)
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'ZOO_CNN_PRESETS', 'MODELS', 'n_params', 'PadShortcut', 'BasicBlock', 'CifarResNet', 'resnet20',
@@ -178,4 +178,4 @@ def load_model(path:str|Path, device='cpu')->nn.Module:
     try: kwargs = json.loads(meta['arch_kwargs'])
     except json.JSONDecodeError as e: raise CheckpointError(f"{path}: its arch_kwargs metadata is not JSON ({e}).") from None
     model = create_model(meta['arch'], **kwargs)
-    return load_state_dict_checked(model, load_weights(path), where=str(path), match_dtype=True).to(device)
+    return load_state_dict_checked(model, load_weights(path), where=str(path), match_dtype=True).to(resolve_device(device))
