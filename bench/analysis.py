@@ -47,6 +47,30 @@ def _best(df:pd.DataFrame)->pd.Series:
     return df[df.group != 'baseline'].sort_values(['acc', 'loss'], ascending=[False, True]).iloc[0]
 
 
+def _correct(model, batches)->torch.Tensor:
+    "Per-image correctness (bool) of `model` on `batches`, in order."
+    dev = next(model.parameters()).device
+    with torch.no_grad(): return torch.cat([model.eval()(x.to(dev)).argmax(1).cpu() == y for x, y in batches])
+
+
+def paired_test(models:dict, test)->list[dict]:
+    "Exact McNemar test of each model against `models['original']` on the same test images (images fixed / broken)."
+    from scipy.stats import binomtest
+    base = _correct(models['original'], test); out = []
+    for name, m in models.items():
+        if name == 'original': continue
+        c = _correct(m, test); fixed, broken = int((c & ~base).sum()), int((~c & base).sum())
+        out.append(dict(method=name, fixed=fixed, broken=broken,
+                        p=binomtest(fixed, fixed + broken, 0.5).pvalue if fixed + broken else 1.0))
+    return out
+
+
+def rebuild(model, c:dict):
+    "The modified model of a `chosen` row of analysis.json."
+    if c['method'].startswith('lowpass'): return lowpass_model(model, c['setting'], layers=c['group'], variant=c['method'].split()[-1])
+    return modulate_model(model, c['setting'], layers=c['group'])
+
+
 def sweeps(n_val:int|None, n_test:int|None, n_rob:int, device)->dict:
     "Choose each method's setting on validation images, then evaluate the chosen models once on test images."
     model, dls = fashion_target(device)
@@ -70,6 +94,7 @@ def sweeps(n_val:int|None, n_test:int|None, n_rob:int, device)->dict:
     for c in chosen:   # the one and only look at the test set
         t = evaluate(c['model'], test); c['test_acc'], c['test_loss'] = t['acc'], t['loss']
     t_test = time.perf_counter() - t0
+    paired = paired_test({c['method']: c['model'] for c in chosen}, test)
     # the low-pass model with the best validation accuracy: S_ratio, interpolation and robustness
     top = max(chosen[1:1 + len(LOWPASS_VARIANTS)], key=lambda c: (c['val_acc'], -c['val_loss']))
     d = s_ratio_diff(top['model'], model)
@@ -83,7 +108,7 @@ def sweeps(n_val:int|None, n_test:int|None, n_rob:int, device)->dict:
                 chosen=[{k: v for k, v in c.items() if k != 'model'} for c in chosen],
                 top=dict(method=top['method'], group=top['group'], setting=top['setting'], s_ratio_late_mean=s_ratio_late_mean(top['model'], model),
                          s_ratio_diff=dict(d)),
-                robustness=rob, interpolation=line.to_dict('records'), env=environment(str(device)))
+                robustness=rob, interpolation=line.to_dict('records'), paired=paired, env=environment(str(device)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -133,6 +158,10 @@ def render_sweeps(r:dict, json_name:str)->list[str]:
              pct(c['val_acc']), pct(c['test_acc']), '—' if c is o else f"{100*(c['test_acc'] - o['test_acc']):+.2f} "
              f"({round((c['test_acc'] - o['test_acc']) * r['n_test']):+d} images)"] for c in ch]
     gains = [c['test_acc'] - o['test_acc'] for c in ch[1:]]
+    pt = {x['method']: x for x in r.get('paired', [])}
+    if pt:
+        for row, c in zip(rows, ch):
+            x = pt.get(c['method']); row += ['—', '—'] if x is None else [f"{x['fixed']} / {x['broken']}", f"{x['p']:.2f}"]
     lp = ch[1:1 + len(LOWPASS_VARIANTS)]
     fs = pd.DataFrame(r['freq_sweep']); sv = pd.DataFrame(r['sv_sweep'])
     piv = fs[fs.group != 'baseline'].pivot_table(index=['variant', 'd0'], columns='group', values='acc')
@@ -143,12 +172,20 @@ def render_sweeps(r:dict, json_name:str)->list[str]:
          f"Every setting below was chosen on the first {r['n_val']:,} images of the **validation split** (the 10 % of the training "
          f"set held out when the model was trained, seed 0): highest validation accuracy, ties broken by validation loss. The "
          f"chosen models were then evaluated once on {r['n_test']:,} test images. Sweep {r['sweep_seconds']:.0f} s, test "
-         f"{r['test_seconds']:.0f} s. Raw numbers: `{json_name}`. The paper: {PAPER}.", '',
-         *md_table(rows, ['method', 'chosen on validation (stage, setting)', 'val acc', 'test acc', 'test change vs original']), '',
+         f"{r['test_seconds']:.0f} s. Raw numbers: `{json_name}`" + (f"; the McNemar counts were added by `{r['paired_command']}` "
+         "(same chosen settings, per-image test correctness)" if r.get('paired_command') else '') + f". The paper: {PAPER}.", '',
+         *md_table(rows, ['method', 'chosen on validation (stage, setting)', 'val acc', 'test acc', 'test change vs original',
+                          *(['test images fixed / broken vs original', 'exact McNemar p'] if pt else [])]), '',
          f"- Best test change of any low-pass variant: {100*max(gains[:len(lp)]):+.2f} points; of the singular-value scaling: "
          f"{100*gains[-1]:+.2f} points. " + ('**No modulation improves test accuracy by more than 0.1 points: the paper\'s '
                                             'improvement does not reproduce at our scale.**' if max(gains) <= 0.001 else
-                                            f"**The largest gain is {100*max(gains):.2f} points ({round(max(gains) * r['n_test'])} images).**"),
+                                            f"The largest gain is {100*max(gains):.2f} points ({round(max(gains) * r['n_test'])} images)" +
+                                            (f", and no change is significant (exact McNemar test on the same test images, smallest p = "
+                                             f"{min(x['p'] for x in pt.values()):.2f}, before any correction for {len(pt)} comparisons): "
+                                             "**the paper's improvement does not reproduce at our scale** (one model, one dataset)."
+                                             if pt and min(x['p'] for x in pt.values()) >= 0.05 else
+                                             '; see the McNemar column for whether it is more than noise.' if pt else
+                                             '; no significance test was run.')),
          f"- S_ratio of the chosen `{t['method']}` model ({t['group']}, D0 = {t['setting']:g}) minus the original's: "
          + (f"the {len(diffs)} filtered layers change by {min(diffs):+.4f} to {max(diffs):+.4f}, the others by 0; " if diffs else 'no layer changes; ')
          + f"late-half mean `s_ratio_late_mean` = {t['s_ratio_late_mean']:+.4f}.",
@@ -205,13 +242,19 @@ def main(argv=None):
     ap.add_argument('--n-val', type=int, default=2000, help='validation images for the sweeps')
     ap.add_argument('--n-test', type=int, default=None, help='test images for the one test evaluation (default all 10,000)')
     ap.add_argument('--n-rob', type=int, default=2000, help='test images for robustness and interpolation')
+    ap.add_argument('--paired-only', action='store_true', help='add the McNemar test of the chosen settings to an existing analysis.json')
     ap.add_argument('--perf', action='store_true', help='also re-time the analysis layer (writes analysis_perf.json)')
     ap.add_argument('--repeats', type=int, default=3); ap.add_argument('--sv-repeats', type=int, default=30)
     ap.add_argument('--cpu-clock', action='store_true', help='time with process CPU time instead of wall time')
     a = parse(ap, argv)
     if a.quick: a.n_val, a.n_test, a.n_rob, a.repeats, a.sv_repeats = 300, 1000, 300, 1, 3
     name = 'analysis_quick' if a.quick else 'analysis'
-    if not a.render_only:
+    if a.paired_only:   # the settings stay those chosen on validation; only per-image test correctness is added
+        p = a.out / f'{name}.json'; r = read_json(p); model, dls = fashion_target(resolve_device(a.device))
+        test = _batches(dls.test.dataset, r['n_test'])
+        r['paired'] = paired_test({c['method']: model if c['group'] is None else rebuild(model, c) for c in r['chosen']}, test)
+        r['paired_command'] = a.command; write_json(p, r)
+    elif not a.render_only:
         device = resolve_device(a.device)
         write_json(a.out / f'{name}.json', dict(command=a.command, **sweeps(a.n_val, a.n_test, a.n_rob, device)))
         if a.perf: write_json(a.out / 'analysis_perf.json', dict(command=a.command, **perf(a.repeats, a.sv_repeats, 2000 if not a.quick else 500, a.cpu_clock)))
