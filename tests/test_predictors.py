@@ -331,3 +331,37 @@ def test_fast_variants_and_warmup(digits):
     res = P.train_predictor(resnet20(10, 1), 16, dls=digits, phases=ph, permutation=None)
     assert [set(h) & {'kd', 'fmd'} for h in res.history] == [set(), set(), {'kd', 'fmd'}]
     with pytest.raises(ConfigError, match='grads'): P.train_predictor(resnet20(10, 1), 16, 'nern', digits, steps=1, grads='some')
+
+
+def test_train_phase_resumes_bit_exactly(tmp_path, monkeypatch):
+    "A phase interrupted after a checkpoint and restarted ends where an uninterrupted run ends (recon: no data order)."
+    m = resnet20(10, 1)
+    ph = P.Phase('recon', steps=6, batch_size=256)
+    def run(**kw):
+        torch.manual_seed(0); pm = P.PredictedModel(m, P.KernelPredictor(240, 16), permutation=None)
+        metrics, hist = P.train_phase(pm, ph, generator=torch.Generator().manual_seed(0), eval_every=3, **kw)
+        return pm.predictor.state_dict(), metrics, hist
+    ref_sd, ref_m, ref_h = run()
+    ck = tmp_path / 'recon.pt'; real, calls = P.phase_loss, []
+    def failing(*a, **k):
+        calls.append(1)
+        if len(calls) == 5: raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(P, 'phase_loss', failing)
+    with pytest.raises(KeyboardInterrupt): run(checkpoint=ck, checkpoint_every=2)
+    assert torch.load(ck, weights_only=True)['step'] == 4
+    monkeypatch.setattr(P, 'phase_loss', real)
+    sd, metrics, hist = run(checkpoint=ck, checkpoint_every=2)
+    assert all(torch.equal(sd[k], ref_sd[k]) for k in sd)
+    assert [h['loss'] for h in hist] == [h['loss'] for h in ref_h] and metrics['recon'] == ref_m['recon']
+    with pytest.raises(P.CheckpointError, match='another phase'):
+        P.train_phase(P.PredictedModel(m, P.KernelPredictor(240, 16), permutation=None), P.replace(ph, lr=1e-3), checkpoint=ck)
+
+
+def test_train_predictor_checkpoint_folder(tmp_path, digits):
+    kw = dict(steps=4, phase2_steps=2, batch_size=256, permutation=None, checkpoint=tmp_path / 'ck')
+    a = P.train_predictor(resnet20(10, 1), 16, 'decoupled', digits, **kw)
+    assert sorted(p.name for p in (tmp_path / 'ck').iterdir()) == ['phase1.pt', 'phase2.pt']
+    b = P.train_predictor(resnet20(10, 1), 16, 'decoupled', digits, **kw)      # both phases finished: nothing retrained
+    assert [h['loss'] for h in a.history] == [h['loss'] for h in b.history]
+    assert all(torch.equal(x, y) for x, y in zip(a.predictor.state_dict().values(), b.predictor.state_dict().values()))

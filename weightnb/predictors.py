@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy, math, time
 from dataclasses import dataclass, field, replace
 from functools import reduce
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -17,9 +18,9 @@ from torch import nn, Tensor
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, NoConvLayerError, UnsupportedLayerError, ShapeMismatchError,
+from .core import (ConfigError, CheckpointError, NoConvLayerError, UnsupportedLayerError, ShapeMismatchError,
                            check_finite, conv_layers, module_device, resolve_device, seed_everything,
-                           cache_dir, tensor_hash, save_weights, load_weights)
+                           cache_dir, tensor_hash, save_weights, load_weights, atomic_path)
 from .models import n_params
 from .train import evaluate, eval_mode, make_optimizer
 from .data import noise_dataset
@@ -471,20 +472,40 @@ def _score(pm:PredictedModel, dls)->tuple:
     r = predictor_metrics(pm, dls, ('val',)); return (r['val_acc'], -r['val_loss'])
 
 # %% ../nbs/20_predictors.ipynb #c072
+def _save_phase(path, ph:Phase, predictor, optim, sched, generator, step:int, best:tuple, best_state:dict, history:list, seconds:float):
+    "Write a phase's training state to `path` atomically (tensors and plain values only)."
+    state = dict(phase=repr(ph), step=step, predictor=predictor.state_dict(), optim=optim.state_dict(), sched=sched.state_dict(),
+                 generator=generator.get_state() if generator is not None else None, best=list(best), best_state=best_state,
+                 history=history, seconds=seconds)
+    with atomic_path(path) as tmp: torch.save(state, tmp)
+
+def _load_phase(path, ph:Phase, predictor, optim, sched, generator)->tuple:
+    "Restore what `_save_phase` wrote; (step, best, best_state, history, seconds)."
+    s = torch.load(path, weights_only=True)
+    if s.get('phase') != repr(ph):
+        raise CheckpointError(f"{path} holds the state of another phase ({str(s.get('phase'))[:60]}...); delete it or pass another checkpoint.")
+    predictor.load_state_dict(s['predictor']); optim.load_state_dict(s['optim']); sched.load_state_dict(s['sched'])
+    if generator is not None and s['generator'] is not None: generator.set_state(s['generator'])
+    return s['step'], tuple(s['best']), s['best_state'], s['history'], s['seconds']
+
+# %% ../nbs/20_predictors.ipynb #c073
 def train_phase(pm:PredictedModel, ph:Phase, dls=None, # `DataLoaders`: train (KD/FMD), val (checkpoints), test (report)
                 teacher:nn.Module|None=None, # KD teacher (None: the original)
                 generator:torch.Generator|None=None, seed:int=0, # kernel batches; noise inputs
                 example:Tensor|None=None,    # a training batch: the shape and size of noise batches
                 eval_every:int|None=None,    # validation interval (default: 10 checks per phase)
+                checkpoint:str|Path|None=None, checkpoint_every:int=100, # resume file, written atomically every so many steps
                 progress:bool=False)->tuple[dict, list]:
     "Train `pm.predictor` through `ph`, keep its best state by validation; (metrics, one history row per step)."
     predictor, every = pm.predictor, eval_every or max(ph.steps // 10, 1)
     optim = make_optimizer(predictor.parameters(), ph.opt, lr=ph.lr, wd=ph.wd, betas=ph.betas)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=max(ph.steps, 1), eta_min=ph.min_lr)
     inputs = _input_stream(ph, dls, example, seed, pm.enc.device) if ph.uses_net else None
-    best, best_state, history, t0 = _score(pm, dls), copy.deepcopy(predictor.state_dict()), [], time.perf_counter()
+    start, spent, t0 = 0, 0., time.perf_counter()
+    if checkpoint is not None and Path(checkpoint).exists(): start, best, best_state, history, spent = _load_phase(checkpoint, ph, predictor, optim, sched, generator)
+    else: best, best_state, history = _score(pm, dls), copy.deepcopy(predictor.state_dict()), []
     pm.train()
-    for step in tqdm(range(1, ph.steps + 1), disable=not progress, desc=ph.name, leave=False):
+    for step in tqdm(range(start + 1, ph.steps + 1), initial=start, total=ph.steps, disable=not progress, desc=ph.name, leave=False):
         idx = kernel_batch(pm.kernel_norms, ph.batch_size, ph.p_uniform, generator)
         loss, parts = phase_loss(pm, ph, idx, inputs(step) if inputs and step > ph.warmup else None, teacher)
         rec = {'phase': ph.name, 'step': step, 'lr': optim.param_groups[0]['lr'], **parts}
@@ -496,10 +517,12 @@ def train_phase(pm:PredictedModel, ph:Phase, dls=None, # `DataLoaders`: train (K
             pm.eval(); s = _score(pm, dls); pm.train(); rec['score'] = s[0]
             if s > best: best, best_state = s, copy.deepcopy(predictor.state_dict())
         history.append(rec)
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == ph.steps):
+            _save_phase(checkpoint, ph, predictor, optim, sched, generator, step, best, best_state, history, spent + time.perf_counter() - t0)
     predictor.load_state_dict(best_state); pm.eval()
-    return {**predictor_metrics(pm, dls), 'steps': ph.steps, 'seconds': time.perf_counter() - t0}, history
+    return {**predictor_metrics(pm, dls), 'steps': ph.steps, 'seconds': spent + time.perf_counter() - t0}, history
 
-# %% ../nbs/20_predictors.ipynb #c076
+# %% ../nbs/20_predictors.ipynb #c079
 def _checked_teacher(teacher:nn.Module|None, original:nn.Module, xb:Tensor|None, device)->nn.Module|None:
     if teacher is None: return None
     if xb is None: raise ConfigError("checking the teacher needs `dls` (an input batch).")
@@ -508,7 +531,7 @@ def _checked_teacher(teacher:nn.Module|None, original:nn.Module, xb:Tensor|None,
     if nt != ns: raise ShapeMismatchError(f"the teacher predicts {nt} classes but the target {ns}; use a teacher trained on the same classes.")
     return teacher
 
-# %% ../nbs/20_predictors.ipynb #c077
+# %% ../nbs/20_predictors.ipynb #c080
 def train_predictor(target:nn.Module,     # trained network to reparameterise
                     hidden:int=140,       # hidden size of the predictor MLP
                     mode:str='recon',     # 'recon', 'nern' or 'decoupled' (see `mode_phases`)
@@ -524,6 +547,7 @@ def train_predictor(target:nn.Module,     # trained network to reparameterise
                     eval_every:int|None=None, # validation interval in steps (default: 10 checks per phase)
                     layers=None, permutation='in_filter', encoding:str='sincos', coords:str='index', # see `PredictedModel`
                     predictor:nn.Module|None=None, phases:list[Phase]|None=None, # start from this predictor; run these phases instead of `mode`'s
+                    checkpoint:str|Path|None=None, # folder: one resume file per phase (see `train_phase`)
                     seed:int=0, device=None, progress:bool=False,
                    )->PredictorResult:
     "Train a `KernelPredictor` for `target` through the phases of `mode` (reconstruction, NeRN or decoupled)."
@@ -543,11 +567,12 @@ def train_predictor(target:nn.Module,     # trained network to reparameterise
     xb = next(iter(dls.train))[0].to(device) if dls is not None else None
     teacher, history, metrics = _checked_teacher(teacher, pm.target, xb, device), [], {}
     for ph in phases:
-        metrics[ph.name], rows = train_phase(pm, ph, dls, teacher if ph.teacher == 'teacher' else None, g, seed, xb, eval_every, progress)
+        ck = None if checkpoint is None else Path(checkpoint) / f'{ph.name}.pt'
+        metrics[ph.name], rows = train_phase(pm, ph, dls, teacher if ph.teacher == 'teacher' else None, g, seed, xb, eval_every, ck, progress=progress)
         history += rows
     return PredictorResult(predictor, pm.materialize(), history, metrics, pm)
 
-# %% ../nbs/20_predictors.ipynb #c086
+# %% ../nbs/20_predictors.ipynb #c089
 def _robustness_metrics(model, dl, eps:float=8/255, ood_kinds=None, ood_severities=(3,), ifgsm_steps:int=10):
     "FGSM / I-FGSM and corruption (OOD) accuracy of `model` on `dl` via `weightnb.robustness`."
     out = dict(fgsm_acc=adversarial_accuracy(model, dl, 'fgsm', eps)['adv_acc'],
@@ -563,7 +588,7 @@ class ProgressiveResult:
     best_model: nn.Module
     results: list     # per round, the `PredictorResult` of every seed
 
-# %% ../nbs/20_predictors.ipynb #c087
+# %% ../nbs/20_predictors.ipynb #c090
 def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[int]=3,
                 dls=None,                 # `DataLoaders` (validation picks the best seed; test is reported)
                 robustness:bool=True,     # OOD / FGSM / I-FGSM on the test split
@@ -591,7 +616,7 @@ def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[i
         best_val, cur = row['val_acc'], best.model
     return ProgressiveResult(rows, cur, all_res)
 
-# %% ../nbs/20_predictors.ipynb #c090
+# %% ../nbs/20_predictors.ipynb #c093
 @dataclass
 class Quantized:
     "A de-quantised copy of a module and its storage sizes."
