@@ -15,7 +15,7 @@ from torch import nn, Tensor
 from torch.func import functional_call
 
 from .core import (ConfigError, ShapeMismatchError, check_finite, load_state_dict_checked, module_device,
-                           state_dict_of)
+                           module_dtype, state_dict_of)
 from .train import eval_mode, make_eval_fn, preload_batches, reestimate_bn
 
 # %% auto #0
@@ -154,8 +154,7 @@ def evaluate_states(model:nn.Module,   # the architecture; its device and dtype 
     "`evaluate` for many state dicts of one model, `chunk` at a time: `torch.vmap` over `functional_call`."
     if dl is None or callable(dl): raise ConfigError("evaluate_states needs batches (a loader or a list of (x, y)), not a function.")
     if not (isinstance(chunk, int) and chunk >= 1): raise ConfigError(f"chunk must be a positive int, got {chunk!r}.")
-    device, like = module_device(model), model.state_dict()
-    dtype = next((v.dtype for v in like.values() if v.is_floating_point()), torch.float32)
+    device, dtype, like = module_device(model), module_dtype(model), model.state_dict()
     batches = [(x.to(dtype) if x.is_floating_point() else x, y) for x, y in preload_batches(dl, device)]
     if not batches: raise ConfigError("evaluate_states got an empty loader.")
     fixed = {k: v for k, v in like.items() if not v.is_floating_point()}

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .core import ConfigError, check_finite, module_device
+from .core import ConfigError, check_finite, module_device, module_dtype
 from .train import eval_mode
 
 # %% auto #0
@@ -85,10 +85,6 @@ def ifgsm(model:nn.Module, x:Tensor, y:Tensor,
 # %% ../nbs/12_robustness.ipynb #c013
 ATTACKS = {'fgsm': fgsm, 'ifgsm': ifgsm}
 
-def _float_dtype(model:nn.Module)->torch.dtype:
-    "The dtype of `model`'s first floating parameter: images are cast to it."
-    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-
 def adversarial_accuracy(model:nn.Module,  # classifier
                          dl:Iterable,      # loader or list of (x, y) batches
                          attack:str|Callable='fgsm', # 'fgsm', 'ifgsm' or a callable (model, x, y, eps, bounds=...) -> x_adv
@@ -104,7 +100,7 @@ def adversarial_accuracy(model:nn.Module,  # classifier
     clean = adv = n = 0
     with eval_mode(model):
         for xb, yb in dl:
-            xb, yb = xb.to(device, _float_dtype(model)), yb.to(device)
+            xb, yb = xb.to(device, module_dtype(model)), yb.to(device)
             xa = fn(model, xb, yb, eps, bounds=bounds, **kwargs)
             with torch.no_grad():
                 clean += (model(xb).argmax(1) == yb).sum().item(); adv += (model(xa).argmax(1) == yb).sum().item()
@@ -188,7 +184,7 @@ def ood_accuracy(model:nn.Module,        # classifier (its device and dtype are 
     "Accuracy and loss under each corruption and severity: columns kind, severity, acc, loss (+ a 'mean' row)."
     check_finite(model); device = module_device(model); kinds, severities = _ood_grid(kinds, severities)
     if bounds is None: bounds = bounds_of(dl)
-    batches = [(xb.to(device, _float_dtype(model)), yb.to(device)) for xb, yb in dl]
+    batches = [(xb.to(device, module_dtype(model)), yb.to(device)) for xb, yb in dl]
     if not batches: raise ConfigError("ood_accuracy got an empty loader.")
     rows = []
     with eval_mode(model):
