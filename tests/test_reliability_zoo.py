@@ -215,3 +215,8 @@ def test_align_zoo_on_packed_zoo(zoo_copy, tmp_path):
     packed = Zoo(zoo_copy).pack(tmp_path / 'tiny.safetensors')
     align_zoo(packed, 'model_0000', progress=False)
     _aligned_ok(tmp_path / 'tiny_aligned', ['model_0000', 'model_0001'])
+
+@pytest.mark.parametrize('field,dist', [('lr', {'loguniform': [1]}), ('wd', {'uniform': [1, 'a']}), ('epochs', {'randint': [3]}),
+                                        ('model_seed', {'gauss': [0, 1]})])
+def test_malformed_distribution_names_the_field(field, dist):
+    with pytest.raises(ConfigError, match=f"ZooSpec field '{field}'"): ZooSpec(**{field: dist}).sample(0)

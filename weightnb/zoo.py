@@ -176,6 +176,11 @@ def load(cls:ZooSpec, path:str|Path)->ZooSpec:
 # %% ../nbs/30_zoo.ipynb #c017
 _CNN_ONLY = ('activation', 'dropout')
 
+def _field_value(spec:ZooSpec, k:str, rng):
+    "Sample field `k` of the spec; a malformed distribution is a `ConfigError` naming the field."
+    try: return sample_value(getattr(spec, k), rng)
+    except ConfigError as e: raise ConfigError(f"ZooSpec field {k!r}: {e}") from None
+
 def _sample(self:ZooSpec, i:int)->dict:
     "The concrete config of model `i` (deterministic given `self.seed`)."
     if i < 0: raise ConfigError(f"Model index must be >= 0, got {i}.")
@@ -187,8 +192,8 @@ def _sample(self:ZooSpec, i:int)->dict:
         classes = sorted(int(c) for c in rng.choice(info.n_classes, self.n_classes, replace=False))
     else: classes = None if self.classes is None else [int(c) for c in self.classes]
     cfg = dict(index=i, name=f'model_{i:04d}', spec_seed=self.seed, arch=self.arch, dataset=info.name, classes=classes,
-               seed=int(rng.integers(2**31 - 1)) if self.model_seed is None else int(sample_value(self.model_seed, rng)))
-    for k in ('lr', 'wd', 'opt', 'init', 'activation', 'dropout', 'batch_size', 'epochs'): cfg[k] = sample_value(getattr(self, k), rng)
+               seed=int(rng.integers(2**31 - 1)) if self.model_seed is None else int(_field_value(self, 'model_seed', rng)))
+    for k in ('lr', 'wd', 'opt', 'init', 'activation', 'dropout', 'batch_size', 'epochs'): cfg[k] = _field_value(self, k, rng)
     cfg['batch_size'], cfg['epochs'] = int(cfg['batch_size']), int(cfg['epochs'])
     cfg['checkpoints'], cfg['epochs'] = checkpoint_epochs(self.checkpoints, cfg['epochs'], rng)
     kw = dict(self.arch_kwargs, num_classes=len(classes) if classes else info.n_classes, in_chans=info.in_chans)
