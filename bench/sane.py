@@ -74,7 +74,7 @@ def probe_rows(sane, src:Path, aligned:Path, use_aligned:bool=True)->dict:
 def main():
     ap = bench_parser(__doc__.split('\n')[0], 'sane', seeds=(0, 1, 2))
     ap.add_argument('--n-models', type=int, default=None, help='use the first N finished models of the main zoo (default: all)')
-    ap.add_argument('--part', default='all', choices=('all', 'table1', 'unaligned', 'rest', 'memory'),
+    ap.add_argument('--part', default='all', choices=('all', 'table1', 'unaligned', 'rest', 'memory', 'partial'),
                     help="run only Table 1's SANE seeds, only the unaligned ablation, or everything but it (parallel processes)")
     a = parse(ap); P = profile(a.quick)
     cache = RunCache(a.out / 'sane', a.device, a.command)
@@ -113,6 +113,10 @@ def memory()->dict:
 
 def run_all(a, P, cache):
     if a.part == 'memory': cache.run('memory', memory); return
+    if a.part == 'partial':     # record the histories of runs stopped for time (resume files under RUNS)
+        n = len(Zoo(RES / P['zoo']).names[:a.n_models]) if a.n_models else len(Zoo(RES / P['zoo']))
+        hist = {d.name: json.loads((d / 'history.json').read_text()) for d in sorted(RUNS.glob(f'sane_n{n}_s*')) if (d / 'history.json').exists()}
+        cache.run('partial_runs', lambda: dict(histories=hist)); return
     src, aligned, names = snapshot(P['zoo'], a.n_models)
     spec = Zoo(src).spec
     cache.run('zoo', lambda: dict(n_models=len(names), zoo=P['zoo'], aligned=aligned.name,
@@ -225,6 +229,55 @@ def run_all(a, P, cache):
         return dict(seconds=sorted(ts), n_tokens=len(t), n_params=sum(v.numel() for v in sd.values()))
     cache.run('tokenize_speed', speed)
 
+def findings(R:dict, seeds:list)->list[str]:
+    "Which of the paper's claims reproduce at this scale, stated from the numbers above."
+    out = ['## Which claims reproduce here', '', 'Verdicts are computed from the numbers above: a difference counts only when it exceeds '
+           'twice the combined standard error of the two samples (lists of models), or 5 % relative (single values); else it is "within noise".', '']
+    yes = lambda c: '**reproduces**' if c else '**does not reproduce**'
+    mean = lambda xs: sum(xs) / len(xs)
+    def gt(a, b):
+        "a > b beyond noise? True / False / None (within noise)."
+        if isinstance(a, list):
+            se = math.sqrt(sum((statistics.stdev(x) ** 2 / len(x)) if len(x) > 1 else 0 for x in (a, b)))
+            d = mean(a) - mean(b); tol = 2 * se
+        else: d, tol = a - b, 0.05 * max(abs(a), abs(b))
+        return None if abs(d) <= tol else d > 0
+    verdict = lambda c: 'within noise' if c is None else yes(c)
+    if seeds and 'table1_baselines' in R:
+        b = R['table1_baselines']
+        for t in TARGETS:
+            sv = mean([R[k]['r2'][t] for k in seeds])
+            out.append(f'- Probing {t}: SANE {sv:.3f} vs s(W) {b["s(W)"][t]:.3f} vs W {b["W (raw)"][t]:.3f}. Paper: SANE comparable to s(W) '
+                       f'and well above W: {yes(sv >= b["s(W)"][t] - 0.05 and sv > b["W (raw)"][t] + 0.1)}.')
+    if 'table3' in R:
+        t = R['table3']; e0 = lambda k: mean([r[0] for r in t[k]]); pm = mean(t['prompt_acc'])
+        out.append(f'- Zero-shot sampling far above random init (Table 3, epoch 0): subsampled {100*e0("subsample"):.1f} % vs random '
+                   f'{100*e0("random init"):.1f} %: {yes(e0("subsample") > e0("random init") + 0.2)} (the paper: +60-75 points); goal >= 0.8 x prompt mean '
+                   f'({80*pm:.1f} %): {yes(e0("subsample") >= 0.8 * pm)}.')
+        out.append(f'- Subsampling beats plain KDE sampling at epoch 0: {100*e0("subsample"):.1f} vs {100*e0("kde"):.1f} %: {verdict(gt([r[0] for r in t["subsample"]], [r[0] for r in t["kde"]]))}.')
+        if len(t['random init'][0]) > 1:
+            last = lambda k: mean([r[-1] for r in t[k]])
+            out.append(f'- Sampled models stay ahead of training from scratch after fine-tuning (last column): subsampled '
+                       f'{100*last("subsample"):.1f} % vs scratch {100*last("random init"):.1f} %: {verdict(gt([r[-1] for r in t["subsample"]], [r[-1] for r in t["random init"]]))}.')
+        out.append(f'- Bootstrapping improves on subsampling at epoch 0: {100*e0("bootstrap"):.1f} vs {100*e0("subsample"):.1f} %: {verdict(gt([r[0] for r in t["bootstrap"]], [r[0] for r in t["subsample"]]))}.')
+    if 'ablation_unaligned' in R and seeds:
+        a_, u = min(h['val_rec'] for h in R[seeds[0]]['history']), R['ablation_unaligned']['best_val_rec']
+        out.append(f'- Alignment makes reconstruction easier (Table 6): validation MSE {a_:.4f} aligned vs {u:.4f} not aligned: {verdict(gt(u, a_))} (one seed each).')
+    if 'ablation_halo' in R:
+        h = R['ablation_halo']; m = lambda k: mean(h[k])
+        out.append(f'- Haloing improves zero-shot samples (Table 7): KDE {100*m("kde halo 4"):.1f} % with halo vs {100*m("kde halo 0"):.1f} % '
+                   f'without: {verdict(gt(h["kde halo 4"], h["kde halo 0"]))} (a model here has only 66 tokens, so most windows see much of it either way). '
+                   'BN conditioning: not testable (no BatchNorm in the zoo CNN).')
+    if 'ablation_window' in R:
+        w = R['ablation_window']['rec_mse']; best = min(w, key=w.get)
+        out.append(f'- Reconstruction is best near the training window (Figure 6): best inference window/halo {best} '
+                   f'(MSE {w[best]:.4f}); whole model in one window: {w[max(w, key=lambda k: int(k.split("/")[0]))]:.4f}.')
+    if 'transfer' in R:
+        t = R['transfer']; e0 = lambda k: mean([r[0] for r in t[k]])
+        out.append(f'- Transfer to a new architecture from few prompts: subsampled {100*e0("subsample"):.1f} % vs random init '
+                   f'{100*e0("random init"):.1f} % at epoch 0: {verdict(gt([r[0] for r in t["subsample"]], [r[0] for r in t["random init"]]))}.')
+    return out + ['']
+
 def render(a, P, cache):
     R = cache.all(); L = []
     z = R.get('zoo')
@@ -285,6 +338,13 @@ def render(a, P, cache):
         for k in ('random init', 'prompts (fine-tuned)', 'kde', 'subsample'):
             if k in t: L.append(f'| {k} | ' + ' | '.join(mean_sd([r[i] for r in t[k]]) for i in range(len(ep))) + ' |')
         L += ['']
+    if 'partial_runs' in R:
+        H = {k: v for k, v in R['partial_runs']['histories'].items()}
+        k_min = min(len(v) for v in H.values())
+        L += ['## Runs stopped for time (same config, same OneCycle schedule over 30 epochs)', '',
+              f'Validation reconstruction MSE after each of the first {k_min} epochs (all runs completed at least that many):', '',
+              '| run | ' + ' | '.join(f'ep {i+1}' for i in range(k_min)) + ' | epochs run |', '|---|' + '---|' * (k_min + 1)]
+        L += [f'| {k} | ' + ' | '.join(f'{h["val_rec"]:.4f}' for h in v[:k_min]) + f' | {len(v)} |' for k, v in H.items()] + ['']
     if 'memory' in R:
         m = R['memory']
         L += ['## Memory is bounded by the window', '', 'Peak resident memory (ru_maxrss) of a fresh process after 3 SANE training steps '
@@ -296,6 +356,7 @@ def render(a, P, cache):
         s = R['tokenize_speed']
         L += ['## Tokeniser speed', '', f'torchvision ResNet-18 ({s["n_params"]/1e6:.1f} M parameters, {s["n_tokens"]} tokens of 288): '
               f'{s["seconds"][0]:.2f} s best / {s["seconds"][len(s["seconds"])//2]:.2f} s median of 5 (budget 1 s).', '']
+    L += findings(R, seeds)
     write_results(a.out / 'sane.md', 'SANE in miniature', a.command, L, sources=f'{(a.out / "sane").relative_to(ROOT) if (a.out / "sane").is_relative_to(ROOT) else a.out / "sane"}/*.json')
 
 if __name__ == '__main__': main()

@@ -208,8 +208,8 @@ def _window_batch(ts:TokenSet, idx:Tensor, starts:Tensor, window:int, gathers:Te
     N, d = ts.mask.shape; W = min(window, N)
     rows = starts[:, None] + torch.arange(W)                                   # B x W token indices
     ent = (rows[..., None] * d + torch.arange(d)).reshape(len(idx), -1)        # flat entries of the window
-    src = ent if gathers is None else torch.gather(gathers[pid], 1, ent)
-    x = torch.gather(ts.x[idx].reshape(len(idx), -1), 1, src).reshape(len(idx), W, d)
+    src = ent if gathers is None else gathers[pid[:, None], ent]             # only the window's entries: memory ~ window
+    x = ts.x.reshape(len(ts.x), -1)[idx[:, None], src].reshape(len(idx), W, d)
     return x, ts.mask[rows], ts.positions[rows], torch.ones(len(idx), W, dtype=torch.bool)
 
 def sane_step(sane:SANE, ts:TokenSet, idx:Tensor, cfg:SANEConfig, gathers:Tensor|None, g:torch.Generator,
