@@ -146,6 +146,11 @@ def test_weighted_batches_follow_norms():
 def test_bad_inputs(digits):
     with pytest.raises(NoConvLayerError): P.PredictedModel(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), P.KernelPredictor(240, 8))
     with pytest.raises(UnsupportedLayerError, match="'conv1'"): P.PredictedModel(zoo_cnn_small(), P.KernelPredictor(240, 8), 'all')
+    with pytest.raises(UnsupportedLayerError, match=r"predictor=KernelPredictor\(kernel_size=5\)"): P.PredictedModel(zoo_cnn_small(), P.KernelPredictor(240, 8))
+    with pytest.raises(ConfigError, match='permutation'): P.PredictedModel(resnet20(10, 1), P.KernelPredictor(240, 8), permutation='in-filter')
+    perm = P.smoothness_permutation(resnet20(10, 1), 'in_filter', 'no_stem')
+    with pytest.raises(ConfigError, match='conv1'): P.PredictedModel(resnet20(10, 1), P.KernelPredictor(240, 8), permutation=perm)
+    with pytest.raises(ConfigError, match='seed'): P.progressive(resnet20(10, 1), 8, rounds=1, seeds=0, dls=digits, robustness=False, steps=1)
     P.PredictedModel(zoo_cnn_small(), P.KernelPredictor(240, 8, kernel_size=5), 'all')   # a 5x5 predictor covers 5x5 and 2x2
     bad = resnet20(10, 1)
     with torch.no_grad(): bad.layer2[0].conv2.weight[0, 0, 1, 1] = float('nan')

@@ -168,7 +168,19 @@ def _check_kernel_sizes(convs, K:int):
         k = c.weight.shape[-2:]
         if k[0] != k[1] or k[0] > K:
             raise UnsupportedLayerError(f"layer '{n}' has {k[0]}×{k[1]} kernels but the predictor emits {K}×{K}; "
-                                        f"use KernelPredictor(kernel_size={max(k)}) or leave '{n}' out of `layers`.")
+                                        f"pass predictor=KernelPredictor(kernel_size={max(k)}) or leave '{n}' out of `layers`.")
+
+def _checked_permutation(permutation, target:nn.Module, names:list[str])->dict|None:
+    "A `smoothness_permutation` dict covering the predicted layers `names` (computed when given by its mode's name)."
+    if permutation is None: return None
+    if isinstance(permutation, str):
+        if permutation not in ('in_filter', 'cross_filter'):
+            raise ConfigError(f"permutation must be 'in_filter', 'cross_filter', None or a dict from `smoothness_permutation`, got {permutation!r}.")
+        return smoothness_permutation(target, permutation, names)
+    missing = [n for n in names if n not in permutation]
+    if missing: raise ConfigError(f"the permutation has no entry for the predicted layers {missing}; recompute it with "
+                                  f"smoothness_permutation(target, mode, layers) for the same `layers`.")
+    return permutation
 
 def _target_kernels(convs, offsets:list, K:int)->tuple[Tensor, Tensor]:
     "(N, K²) kernels of `convs`, each k×k one centred in K×K, and the (N, K²) mask of its valid entries."
@@ -198,7 +210,7 @@ class PredictedModel(nn.Module):
         self.layer_names, self.shapes = [n for n, _ in convs], [tuple(c.weight.shape) for _, c in convs]
         self.offsets = np.concatenate([[0], np.cumsum([s[0] * s[1] for s in self.shapes])]).tolist()
         xyz = kernel_coords(self.target, self.layer_names, normalize=coords == 'normalized')
-        if isinstance(permutation, str): permutation = smoothness_permutation(self.target, permutation, self.layer_names)
+        permutation = _checked_permutation(permutation, self.target, self.layer_names)
         if permutation is not None:   # kernel i gets the encoding of its coordinate position
             xyz = xyz[torch.cat([self.offsets[l] + permutation[n].to(xyz.device).long() for l, n in enumerate(self.layer_names)])]
         enc = positional_encoding(xyz, levels, base, encoding)
@@ -598,6 +610,7 @@ def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[i
     "Progressive reconstruction-only rounds; each round's target is the previous round's best model."
     if dls is None: raise ConfigError("progressive needs `dls`: rounds are chosen by validation accuracy.")
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seeds: raise ConfigError("progressive needs at least one seed: pass seeds=3 or a list such as [0, 1, 2].")
     original, cur = target, target
     v0, t0 = evaluate(target, dls.val), evaluate(target, dls.test)
     row0 = dict(round=0, val_acc=v0['acc'], test_acc_mean=t0['acc'], test_acc_std=0., test_acc_sd=0., recon=0., s_ratio_late_mean=float(s_ratio_late_mean(target, original)))
