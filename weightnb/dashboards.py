@@ -71,39 +71,45 @@ class Dashboard:
         self.cache, self.results, self.error, self.draws = {}, [], None, []
         self._job, self._lock, self._widget, self._layout_json = None, threading.RLock(), None, None
 
-    def add_controls(self, **controls):
-        "Register widgets by name; changing one starts a new run when `auto` is on (the running one is cancelled)."
-        for name, w in controls.items():
-            self.controls[name] = w; w.observe(self._changed, names='value')
-
-    def _changed(self, change=None):
-        self._update_visibility()
-        if self.auto: self.start()
-
-    def params(self)->dict:
-        "The current control values, by name."
-        return {k: w.value for k, w in self.controls.items()}
-
-    def set(self, **values):
-        "Set control values without starting a run (scripts and tests then call `run`)."
-        auto, self.auto = self.auto, False
-        try:
-            for k, v in values.items():
-                if k not in self.controls: raise DashboardError(f"No control named {k!r}; controls are {list(self.controls)}.")
-                self.controls[k].value = v
-        finally: self.auto = auto
-        self._update_visibility(); return self
-
 # %% ../nbs/40_dashboards.ipynb #c008
+def _add_controls(self:Dashboard, **controls):
+    "Register widgets by name; changing one starts a new run when `auto` is on (the running one is cancelled)."
+    for name, w in controls.items():
+        self.controls[name] = w; w.observe(self._changed, names='value')
+
+def _changed(self:Dashboard, change=None):
+    self._update_visibility()
+    if self.auto: self.start()
+
+def _params(self:Dashboard)->dict:
+    "The current control values, by name."
+    return {k: w.value for k, w in self.controls.items()}
+
+def _set(self:Dashboard, **values):
+    "Set control values without starting a run (scripts and tests then call `run`)."
+    auto, self.auto = self.auto, False
+    try:
+        for k, v in values.items():
+            if k not in self.controls: raise DashboardError(f"No control named {k!r}; controls are {list(self.controls)}.")
+            self.controls[k].value = v
+    finally: self.auto = auto
+    self._update_visibility(); return self
+
+Dashboard.add_controls, Dashboard._changed, Dashboard.params, Dashboard.set = _add_controls, _changed, _params, _set
+
+# %% ../nbs/40_dashboards.ipynb #c009
 def _widget(self:Dashboard):
     "The widget a notebook displays: title, controls, Run / Stop / progress, message line, figure, extras."
-    import ipywidgets as W
+    import ipywidgets as W, plotly.graph_objects as go
     if self._widget is None:
+        with self._lock:   # a fresh FigureWidget carries the whole current figure in its opening state: updates sent
+            self.figure = go.FigureWidget(self.figure)   # before a page had loaded plotly's JavaScript cannot be lost
         self._controls_box = W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow='row wrap'))
         bar = W.HBox([self.run_button, self.stop_button, self.progress, self.status])
         self._widget = W.VBox([self._controls_box, bar, self.message, self.figure, *self.extra_widgets()])
         self._widget.add_class(f'weightnb-{type(self).__name__.lower()}')   # CSS hooks for browser tests
         for k, w in self.controls.items(): w.add_class(f'weightnb-control-{k}')
+        self.status.add_class('weightnb-status'); self.message.add_class('weightnb-message')
         self._update_visibility()
     return self._widget
 
@@ -118,7 +124,7 @@ Dashboard.visible_controls = lambda self, params: None   # subclasses: names of 
 Dashboard.extra_widgets = lambda self: []                 # subclasses: widgets under the figure (e.g. a table)
 Dashboard._ipython_display_ = lambda self: __import__('IPython.display').display.display(self.widget)
 
-# %% ../nbs/40_dashboards.ipynb #c010
+# %% ../nbs/40_dashboards.ipynb #c011
 def _new_job(self:Dashboard)->_Job:
     with self._lock:
         if self._job is not None: self._job.cancelled.set()
@@ -151,7 +157,7 @@ def _wait(self:Dashboard, timeout:float|None=None)->bool:
 
 Dashboard._new_job, Dashboard.start, Dashboard.run, Dashboard.stop, Dashboard.wait = _new_job, _start, _run, _stop, _wait
 
-# %% ../nbs/40_dashboards.ipynb #c011
+# %% ../nbs/40_dashboards.ipynb #c012
 def _points(self:Dashboard, job:_Job, points:list):
     "Yield (point, result) in order, from the cache or `compute`; subclasses may yield in completion order."
     for pt in points:
@@ -181,7 +187,7 @@ def _execute(self:Dashboard, job:_Job):
 Dashboard.iter_results, Dashboard._execute = _points, _execute
 Dashboard.draw_every = 0.2   # seconds between redraws while points stream in (the first and last point always draw)
 
-# %% ../nbs/40_dashboards.ipynb #c012
+# %% ../nbs/40_dashboards.ipynb #c013
 def _show(self:Dashboard, job:_Job, done:list, i:int, n:int)->bool:
     "Draw `done` for `job` if it is still the current job; False when it is not (the caller stops)."
     fig = self.figure_for(job.params, done)           # built outside the lock: it may take a moment
@@ -204,17 +210,17 @@ def _render(self:Dashboard, new):
     "Copy a plain figure into the `FigureWidget`: traces updated in place when their kinds match, layout when it changed."
     from plotly.utils import PlotlyJSONEncoder
     f, lj = self.figure, json.dumps(new.layout.to_plotly_json(), cls=PlotlyJSONEncoder)
-    with f.batch_update():
-        if lj != self._layout_json: f.layout, self._layout_json = new.layout, lj
-        if [t.type for t in f.data] == [t.type for t in new.data]:
-            for t, n in zip(f.data, new.data):
-                nj = n.to_plotly_json(); nj.pop('type', None)
-                t.update({**{k: None for k in t.to_plotly_json() if k not in nj and k not in ('type', 'uid')}, **nj})
-        else: f.data = []; f.add_traces(list(new.data))
+    if lj != self._layout_json: f.layout, self._layout_json = new.layout, lj
+    if [t.type for t in f.data] == [t.type for t in new.data]:
+        for t, n in zip(f.data, new.data):   # one message per trace: a batched multi-trace restyle drops unchanged arrays in the browser
+            nj = n.to_plotly_json(); nj.pop('type', None)
+            t.update({**{k: None for k in t.to_plotly_json() if k not in nj and k not in ('type', 'uid')}, **nj})
+    else:
+        with f.batch_update(): f.data = []; f.add_traces(list(new.data))
 
 Dashboard._show, Dashboard._fail, Dashboard._render = _show, _fail, _render
 
-# %% ../nbs/40_dashboards.ipynb #c016
+# %% ../nbs/40_dashboards.ipynb #c017
 def _axis_key(ref:str, kind:str)->str: return kind + 'axis' + ref[1:]
 
 def _mpl_axes(mfig, layout, trace, axes:dict):
@@ -255,7 +261,7 @@ def static_png(fig, # a plotly figure or FigureWidget
         with atomic_path(path) as tmp: Path(tmp).write_bytes(data)
     return data
 
-# %% ../nbs/40_dashboards.ipynb #c017
+# %% ../nbs/40_dashboards.ipynb #c018
 def _snapshot(self:Dashboard, path:str|Path)->Path:
     "Write the current figure: `.html` (standalone, plotly.js embedded) or `.png` (kaleido if it works, else matplotlib)."
     path = Path(path)
@@ -274,7 +280,7 @@ def _png(self:Dashboard):
 
 Dashboard.snapshot, Dashboard.png = _snapshot, _png
 
-# %% ../nbs/40_dashboards.ipynb #c020
+# %% ../nbs/40_dashboards.ipynb #c021
 def interpolation_figure(df:pd.DataFrame, # `landscape.interpolate` rows (alpha, loss, acc, recon_error)
                          title:str='')->'go.Figure':
     "Loss and accuracy (two y-axes) and reconstruction error against alpha."
@@ -307,18 +313,20 @@ def plane_figure(df:pd.DataFrame, # `landscape.plane` / `random_plane` rows (x, 
                                  line=dict(color='black', width=1)), name='models'))
     return fig.update_layout(title=title, height=460, xaxis_title='x', yaxis_title='y')
 
-# %% ../nbs/40_dashboards.ipynb #c021
+# %% ../nbs/40_dashboards.ipynb #c022
 class LandscapeDashboard(Dashboard):
     "Loss and accuracy between models: 1-D interpolation, the plane through three models, a random plane around one."
     title = 'loss landscape'
     def __init__(self, models:Mapping[str, nn.Module], # name -> model (same architecture)
                  data,                    # evaluation loader or list of (x, y) batches
                  bn_data=None,            # training batches, needed for bn='reestimate'
+                 points_per_pass:int=1,   # 1-D: α evaluated together in one vmapped pass (`landscape.interpolate`)
                  device=None, auto:bool=True):
         import ipywidgets as W
         super().__init__(device, auto)
         if not isinstance(models, Mapping) or not models: raise DashboardError("models must be a non-empty mapping name -> model.")
         self.models = {k: copy.deepcopy(m).to(self.device).eval() for k, m in models.items()}
+        self.points_per_pass = int(points_per_pass)
         self.batches = preload_batches(data, self.device)
         self.bn_data = None if bn_data is None else preload_batches(bn_data, self.device)
         names = list(self.models); pick = lambda i: names[min(i, len(names) - 1)]
@@ -343,13 +351,14 @@ class LandscapeDashboard(Dashboard):
         return common + {'1-D': ['b', 'lo', 'hi', 'steps'], '2-D': ['b', 'c', 'grid', 'margin', 'metric'],
                          'random plane': ['grid', 'distance', 'normalization', 'seed', 'metric']}[p['mode']]
 
-# %% ../nbs/40_dashboards.ipynb #c022
+# %% ../nbs/40_dashboards.ipynb #c023
 @torch.no_grad()
 def _landscape_plan(self:LandscapeDashboard, p:dict)->list:
     if p['bn'] == 'reestimate' and self.bn_data is None:
         raise DashboardError("BN 'reestimate' needs training batches: create the dashboard with bn_data=...")
     if p['mode'] == '1-D':
-        return [('1d', p['a'], p['b'], p['bn'], a) for a in _check_range('α', p['lo'], p['hi'], p['steps'])]
+        alphas, k = _check_range('α', p['lo'], p['hi'], p['steps']), self.points_per_pass if p['bn'] == 'interpolate' else 1
+        return [('1d', p['a'], p['b'], p['bn'], tuple(alphas[i:i + k])) for i in range(0, len(alphas), k)]
     if p['grid'] < 2: raise DashboardError(f"grid needs at least 2 points per axis, got {p['grid']}.")
     if p['mode'] == 'random plane':
         if not p['distance'] > 0: raise DashboardError(f"distance must be > 0, got {p['distance']}.")
@@ -368,9 +377,14 @@ def _plane_coords(self:LandscapeDashboard, a:str, b:str, c:str)->dict:
     if key not in self.cache: self.cache[key] = landscape.plane(*(self.models[k] for k in (a, b, c)), grid=([0.], [0.]), eval_fn=self._eval)[1]
     return self.cache[key]
 
+LandscapeDashboard.plan, LandscapeDashboard.plane_coords = _landscape_plan, _plane_coords
+
+# %% ../nbs/40_dashboards.ipynb #c024
 def _landscape_compute(self:LandscapeDashboard, pt:tuple):
     m = self.models; bn = dict(bn_data=self.bn_data)
-    if pt[0] == '1d': return landscape.interpolate(m[pt[1]], m[pt[2]], [pt[4]], self._eval, bn=pt[3], **bn)
+    if pt[0] == '1d':
+        k = len(pt[4])     # several α per point: one vmapped pass over them (`evaluate_states` takes batches, not a function)
+        return landscape.interpolate(m[pt[1]], m[pt[2]], list(pt[4]), self.batches if k > 1 else self._eval, bn=pt[3], points_per_pass=k, **bn)
     if pt[0] == '2d': return landscape.plane(m[pt[1]], m[pt[2]], m[pt[3]], grid=(list(pt[5]), [pt[6]]), eval_fn=self._eval, bn=pt[4], **bn)[0]
     _, a, dist, steps, norm, seed, bnm = pt
     return landscape.random_plane(m[a], dist, steps, None if norm == 'None' else norm, self._eval, seed=seed,
@@ -383,10 +397,9 @@ def _landscape_figure(self:LandscapeDashboard, p:dict, done:list):
     c = self.cache.get(('coords', p['a'], p['b'], p['c']), {})
     return plane_figure(df, {p[k]: c[k] for k in 'abc' if k in c}, p['metric'], f"plane through {p['a']}, {p['b']}, {p['c']}")
 
-LandscapeDashboard.plan, LandscapeDashboard.compute, LandscapeDashboard.figure_for = _landscape_plan, _landscape_compute, _landscape_figure
-LandscapeDashboard.plane_coords = _plane_coords
+LandscapeDashboard.compute, LandscapeDashboard.figure_for = _landscape_compute, _landscape_figure
 
-# %% ../nbs/40_dashboards.ipynb #c028
+# %% ../nbs/40_dashboards.ipynb #c030
 def s_ratio_figure(ratios:Mapping[str, Mapping[str, float]], # model name -> `s_ratio_per_layer` result
                    late:Mapping[str, float]|None=None,      # model name -> late-layer mean difference (legend)
                    ylabel:str='S_ratio', title:str='')->'go.Figure':
@@ -416,7 +429,7 @@ class SRatioDashboard(Dashboard):
                                                description='view'),
                           layers=W.Text(value='', placeholder='all conv layers', description='layers'))
 
-# %% ../nbs/40_dashboards.ipynb #c029
+# %% ../nbs/40_dashboards.ipynb #c031
 def _sr_plan(self:SRatioDashboard, p:dict)->list:
     if not p['models']: raise DashboardError("Select at least one model.")
     if p['view'] == 'difference' and self.reference is None:
@@ -442,7 +455,7 @@ def _sr_figure(self:SRatioDashboard, p:dict, done:list):
 
 SRatioDashboard.plan, SRatioDashboard.compute, SRatioDashboard.figure_for = _sr_plan, _sr_compute, _sr_figure
 
-# %% ../nbs/40_dashboards.ipynb #c032
+# %% ../nbs/40_dashboards.ipynb #c034
 def sweep_figure(df:pd.DataFrame, # `spectral.frequency_sweep` / `sv_sweep` rows (group, <col>, acc, ... + a baseline row)
                  col:str='d0', metric:str='acc', title:str='')->'go.Figure':
     "One line per group of `metric` against `col`, and the unfiltered baseline as a dashed line."
@@ -477,7 +490,7 @@ def kernels_figure(before:np.ndarray, after:np.ndarray, title:str='')->'go.Figur
     fig.update_yaxes(autorange='reversed', showticklabels=False); fig.update_xaxes(showticklabels=False)
     return fig.update_layout(title=title, height=460)
 
-# %% ../nbs/40_dashboards.ipynb #c033
+# %% ../nbs/40_dashboards.ipynb #c035
 class FrequencySweepDashboard(Dashboard):
     "Accuracy when one group of conv layers is low-pass filtered or singular-value modulated; kernels before/after."
     title = 'frequency sweep'
@@ -508,7 +521,7 @@ class FrequencySweepDashboard(Dashboard):
                            'singular values': ['n_last', 'f_lo', 'f_hi', 'f_steps', 'by'],
                            'kernels': ['variant', 'layer', 'd0']}[p['view']]
 
-# %% ../nbs/40_dashboards.ipynb #c034
+# %% ../nbs/40_dashboards.ipynb #c036
 def _fs_plan(self:FrequencySweepDashboard, p:dict)->list:
     if p['view'] == 'kernels':
         if not p['d0'] > 0: raise DashboardError(f"D0 must be > 0, got {p['d0']}.")
@@ -543,7 +556,7 @@ def _fs_figure(self:FrequencySweepDashboard, p:dict, done:list):
 
 FrequencySweepDashboard.plan, FrequencySweepDashboard.compute, FrequencySweepDashboard.figure_for = _fs_plan, _fs_compute, _fs_figure
 
-# %% ../nbs/40_dashboards.ipynb #c037
+# %% ../nbs/40_dashboards.ipynb #c039
 EMBEDDINGS = {'flattened weights': 'weightnb.probe:flat_weights',   # fn(list of state dicts) -> (n_models, d)
               'layer statistics': 'weightnb.probe:layer_stats'}
 MODEL_EMBEDDINGS = {'layer statistics': 'weightnb.dashboards:layer_stats_matrix'}  # fn(state dict) -> (rows, d)
@@ -573,7 +586,7 @@ def cosine_similarity(a:np.ndarray, b:np.ndarray|None=None)->np.ndarray:
     from sklearn.metrics.pairwise import cosine_similarity as cs
     return cs(np.asarray(a, dtype=np.float64), None if b is None else np.asarray(b, dtype=np.float64))
 
-# %% ../nbs/40_dashboards.ipynb #c038
+# %% ../nbs/40_dashboards.ipynb #c040
 def similarity_figure(sim:np.ndarray, labels:list[str], # square or rectangular matrix; row (and column) labels
                       hover:list[str]|None=None, cols:list[str]|None=None, col_hover:list[str]|None=None,
                       title:str='', zmin:float|None=-1., zmax:float|None=1.)->'go.Figure':
@@ -600,7 +613,7 @@ def _source_rows(source, frame:pd.DataFrame|None)->tuple[pd.DataFrame, Callable]
     names = list(sds); df['_key'] = names
     return df, lambda row: sds[row['_key']]
 
-# %% ../nbs/40_dashboards.ipynb #c039
+# %% ../nbs/40_dashboards.ipynb #c041
 class EmbeddingHeatmapDashboard(Dashboard):
     "Model × model similarity of named embeddings over a zoo, one model's embedding matrix, and pair similarities."
     title = 'embeddings'
@@ -637,7 +650,7 @@ class EmbeddingHeatmapDashboard(Dashboard):
             if i not in self._sds: self._sds[i] = self._load(row)
         return [self._sds[i] for i in rows.index]
 
-# %% ../nbs/40_dashboards.ipynb #c040
+# %% ../nbs/40_dashboards.ipynb #c042
 def _rows(self:EmbeddingHeatmapDashboard, p:dict)->pd.DataFrame:
     df = self.frame if p['epoch'] == 'all' or 'epoch' not in self.frame else self.frame[self.frame.epoch == p['epoch']]
     if p['view'] == 'one model': df = df[df.model == p['model']]
@@ -676,7 +689,7 @@ def _emb_figure(self:EmbeddingHeatmapDashboard, p:dict, done:list):
 EmbeddingHeatmapDashboard._rows = _rows
 EmbeddingHeatmapDashboard.plan, EmbeddingHeatmapDashboard.compute, EmbeddingHeatmapDashboard.figure_for = _emb_plan, _emb_compute, _emb_figure
 
-# %% ../nbs/40_dashboards.ipynb #c043
+# %% ../nbs/40_dashboards.ipynb #c045
 def sweep_run(item:dict)->dict:
     "One predictor of a sweep: train it (or read its finished result from disk) and return a results row."
     path = Path(item['path'])
@@ -703,7 +716,7 @@ def predictor_sweep_figure(df:pd.DataFrame, metric:str='test_acc', baseline:floa
                                      line=dict(dash='dash', color='black')))
     return fig.update_layout(title=title, height=460, xaxis_title='compression ratio (predictor / conv parameters)', yaxis_title=metric)
 
-# %% ../nbs/40_dashboards.ipynb #c044
+# %% ../nbs/40_dashboards.ipynb #c046
 class SweepDashboard(Dashboard):
     "Predictor sweeps: hidden size (as compression ratio) × mode × KD weight, run through `zoo.map_jobs`, resumable."
     title = 'predictor sweep'
@@ -736,7 +749,7 @@ class SweepDashboard(Dashboard):
         try: self.crs.value = 'CR: ' + ', '.join(f'h{h} → {c:.3f}' for h, c in self.compression_ratios(_csv_numbers(self.controls['hidden'].value, 'hidden', int)).items())
         except WeightnbError as e: self.crs.value = str(e)
 
-# %% ../nbs/40_dashboards.ipynb #c045
+# %% ../nbs/40_dashboards.ipynb #c047
 def _sw_plan(self:SweepDashboard, p:dict)->list:
     hidden, alphas = _csv_numbers(p['hidden'], 'hidden', int), _csv_numbers(p['alphas'], 'KD α')
     if min(hidden) <= 0: raise DashboardError(f"hidden sizes must be positive, got {hidden}.")
@@ -752,6 +765,9 @@ def _sw_item(self:SweepDashboard, pt:tuple)->dict:
     return dict(point=pt, path=str(self.out_dir / name), target=self.target, dls=self.dls, hidden=h, mode=mode, alpha=a,
                 steps=steps, phase2_steps=p2, seed=seed, device=str(self.device), threads=1 if self.params()['executor'] != 'local' else None)
 
+SweepDashboard.plan, SweepDashboard.item = _sw_plan, _sw_item
+
+# %% ../nbs/40_dashboards.ipynb #c048
 def _sw_iter(self:SweepDashboard, job:_Job, points:list):
     "Finished runs first (memory, then disk), then the rest through `zoo.map_jobs`, yielded as they finish."
     todo = []
@@ -779,4 +795,4 @@ def _sw_figure(self:SweepDashboard, p:dict, done:list):
     metric = 'test_acc' if len(df) and df.test_acc.notna().any() else 'recon'
     return predictor_sweep_figure(df, metric, self.baseline if metric == 'test_acc' else None, 'predictors: accuracy vs compression ratio')
 
-SweepDashboard.plan, SweepDashboard.item, SweepDashboard.iter_results, SweepDashboard.figure_for = _sw_plan, _sw_item, _sw_iter, _sw_figure
+SweepDashboard.iter_results, SweepDashboard.figure_for = _sw_iter, _sw_figure
