@@ -110,6 +110,8 @@ def test_empty_arguments_are_specific_errors(data):
     a, b, c = _bn_models()
     cases = [(lambda: interpolate(a, b, [], data), 'alphas is empty'),
              (lambda: plane(a, b, c, ([], [0.]), data), 'empty axis'),
+             (lambda: plane(a, b, c, ([float('inf')], [0.]), data), 'non-finite'),
+             (lambda: interpolate(a, b, [0., float('nan')], data), 'alphas must be finite'),
              (lambda: plane(a, b, c, 0, data), 'grid must be'),
              (lambda: random_plane(a, .1, 0, eval_fn=data), 'steps must be'),
              (lambda: random_plane(a, float('nan'), 2, eval_fn=data), 'distance must be'),

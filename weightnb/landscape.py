@@ -123,6 +123,7 @@ def interpolate(model_a:nn.Module|Mapping, # start (alpha = 0), e.g. the origina
     _check_bn(bn, bn_data, ('interpolate', 'reestimate'))
     alphas = [float(a) for a in alphas]
     if not alphas: raise ConfigError("alphas is empty; pass the points of the line, e.g. numpy.linspace(-0.5, 1.5, 21).")
+    if not all(map(math.isfinite, alphas)): raise ConfigError(f"alphas must be finite numbers, got {alphas}.")
     if points_per_pass > 1 and bn != 'interpolate': raise ConfigError("points_per_pass > 1 needs bn='interpolate'.")
     work, tgt, (sa, sb) = _prepare((model_a, model_b), template, ['model_a', 'model_b'])
     device, keys, errs = module_device(work), _recon_keys(work), []
@@ -177,11 +178,11 @@ def _plane_grid(sa, sb, sc, params:list[str], grid, margin:float):
     bx = d1.norm(); e1 = d1 / bx; cx = d2 @ e1; cy = (d2 - cx * e1).norm()
     if bx < 1e-12 or cy < 1e-9 * max(float(d2.norm()), 1e-12):
         raise ConfigError("The three models are (nearly) collinear or identical; they do not span a plane.")
-    bx, cx, cy = float(bx), float(cx), float(cy)
-    coords = dict(a=(0., 0.), b=(bx, 0.), c=(cx, cy))
+    bx, cx, cy = float(bx), float(cx), float(cy); coords = dict(a=(0., 0.), b=(bx, 0.), c=(cx, cy))
     if not isinstance(grid, int):
         xs, ys = [float(v) for v in grid[0]], [float(v) for v in grid[1]]
-        if not xs or not ys: raise ConfigError("grid (xs, ys) has an empty axis; give at least one coordinate per axis.")
+        if not xs or not ys or not all(map(math.isfinite, xs + ys)):
+            raise ConfigError("grid (xs, ys) has an empty axis or a non-finite coordinate; give finite coordinates, at least one per axis.")
         return coords, xs, ys
     if grid < 1: raise ConfigError(f"grid must be >= 1 points per axis or (xs, ys), got {grid}.")
     lo_x, hi_x = min(0., cx), max(bx, cx); mx, my = margin * (hi_x - lo_x), margin * cy
