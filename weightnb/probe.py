@@ -82,12 +82,11 @@ def zoo_checkpoints(zoo,                        # a `weightnb.zoo.Zoo` (or one o
                     epochs:Sequence[int]|None=None, # keep only these epochs (None: all)
                    )->tuple[list[dict], 'pd.DataFrame']: # state dicts and their frame rows
     "The checkpoints of a zoo split as state dicts, with one frame row (config and metrics) each."
-    from weightnb.core import load_weights
     z = zoo.split(split) if split else zoo
     df = z.frame()
     if epochs is not None: df = df[df.epoch.isin(list(epochs))]
     df = df.reset_index(drop=True)
-    return [load_weights(p) for p in df.path], df
+    return [z[m].state_dict(int(e)) for m, e in zip(df.model, df.epoch)], df   # members read packed zoos too
 
 def probe_zoo(zoo,                                   # a `weightnb.zoo.Zoo` split 70/15/15 by model
               features:Mapping,                      # name -> fn(list of state dicts) -> n x d array
