@@ -74,7 +74,7 @@ def probe_rows(sane, src:Path, aligned:Path, use_aligned:bool=True)->dict:
 def main():
     ap = bench_parser(__doc__.split('\n')[0], 'sane', seeds=(0, 1, 2))
     ap.add_argument('--n-models', type=int, default=None, help='use the first N finished models of the main zoo (default: all)')
-    ap.add_argument('--part', default='all', choices=('all', 'table1', 'unaligned', 'rest', 'memory', 'partial', 'probe_extra'),
+    ap.add_argument('--part', default='all', choices=('all', 'table1', 'unaligned', 'rest', 'memory', 'partial', 'probe_extra', 'recon', 'kde_diag'),
                     help="run only Table 1's SANE seeds, only the unaligned ablation, or everything but it (parallel processes)")
     a = parse(ap); P = profile(a.quick)
     cache = RunCache(a.out / 'sane', a.device, a.command)
@@ -126,6 +126,39 @@ def run_all(a, P, cache):
             return {name: {t: linear_probe(X['train'], data['train'][1][t], X['val'], data['val'][1][t], X['test'], data['test'][1][t])['r2']
                            for t in TARGETS} for name, X in feats.items()}
         cache.run(f'probe_extra_s{a.seeds[0]}', extra); return
+    if a.part == 'recon':        # how much accuracy survives encode -> decode (bounds what sampling can reach)
+        src, aligned, names = snapshot(P['zoo'], a.n_models); spec = Zoo(src).spec
+        sane = load_sane(RUNS / f'sane_{"quick_" if a.quick else ""}n{len(names)}_s{a.seeds[0]}' / 'sane_best.safetensors')
+        def recon():
+            from weightnb.sane import reconstruct
+            dls = dataloaders(spec.dataset, batch_size=64, n_train=spec.n_train, n_val=spec.n_val, n_test=spec.n_test, seed=spec.seed)
+            out = {}
+            for split in ('train', 'test'):
+                sds, df = split_sds(aligned, aligned, split, [spec.epochs]); keep = [i for i, act in enumerate(df.activation) if act == 'relu']
+                orig, rec = [], []
+                for i in keep:
+                    m = zoo_cnn_small(activation='relu'); m.load_state_dict(sds[i]); orig.append(evaluate(m, dls.test)['acc'])
+                    t = tokenize(sds[i], sane.token_size); m.load_state_dict(reconstruct(sane, embed(sane, sds[i]), t)); rec.append(evaluate(m, dls.test)['acc'])
+                out[split] = dict(original=orig, reconstructed=rec)
+            return out
+        cache.run(f'recon_s{a.seeds[0]}', recon); return
+    if a.part == 'kde_diag':     # why KDE samples fail here: per-token mixing vs bandwidth
+        src, aligned, names = snapshot(P['zoo'], a.n_models); spec = Zoo(src).spec
+        sane = load_sane(RUNS / f'sane_{"quick_" if a.quick else ""}n{len(names)}_s{a.seeds[0]}' / 'sane_best.safetensors')
+        def diag():
+            dls = dataloaders(spec.dataset, batch_size=64, n_train=spec.n_train, n_val=spec.n_val, n_test=spec.n_test, seed=spec.seed)
+            sds, df = split_sds(aligned, aligned, 'train', [spec.epochs]); keep = [i for i, act in enumerate(df.activation) if act == 'relu']
+            rng = np.random.default_rng(0); pick = sorted(rng.choice(keep, min(P['n_prompts'], len(keep)), replace=False).tolist())
+            prompts = [sds[i] for i in pick]; out = {}
+            for name, kw in [('per token, Scott bandwidth (the paper)', dict(per_token=True)), ('per token, bandwidth 0', dict(per_token=True, bandwidth=0.)),
+                             ('one prompt per sample, Scott bandwidth', dict(per_token=False)), ('one prompt per sample, bandwidth 0', dict(per_token=False, bandwidth=0.))]:
+                ms = sample_models(sane, prompts, P['n_samples'], zoo_cnn_small(activation='relu'), 'kde', seed=0, **kw)
+                out[name] = [evaluate(m, dls.test)['acc'] for m in ms]
+            ms = sample_models(sane, prompts, P['n_samples'], zoo_cnn_small(activation='relu'), 'subsample', metric_dl=dls.val,
+                               n_candidates=P['n_candidates'], seed=0, per_token=False)
+            out['subsample, one prompt per sample, Scott bandwidth'] = [evaluate(m, dls.test)['acc'] for m in ms]
+            return out
+        cache.run(f'kde_diag_s{a.seeds[0]}', diag); return
     if a.part == 'partial':     # record the histories of runs stopped for time (resume files under RUNS)
         n = len(Zoo(RES / P['zoo']).names[:a.n_models]) if a.n_models else len(Zoo(RES / P['zoo']))
         hist = {d.name: json.loads((d / 'history.json').read_text()) for d in sorted(RUNS.glob(f'sane_n{n}_s*')) if (d / 'history.json').exists()}
@@ -346,6 +379,17 @@ def render(a, P, cache):
         L += ['', f'Goal (zero-shot subsampled >= 0.8 x prompt mean): {100*zs:.2f} % vs 0.8 x {100*pm:.2f} % = {80*pm:.2f} %: '
               + ('**met**.' if zs >= 0.8 * pm else '**not met**.'), f'(Prompt accuracy re-measured after loading into the ReLU template: '
               f'{100*statistics.mean(t["prompt_acc_measured"]):.2f} %.)' if t.get('prompt_acc_measured') else '', '']
+    for k in [k for k in R if k.startswith('kde_diag_s')]:
+        L += ['## Why KDE samples fail here (diagnostic)', '', 'Zero-shot test accuracy of KDE samples from the same prompts and SANE, '
+              'varying how tokens are drawn (`kde_sample(per_token=...)`) and the bandwidth.', '', '| sampling | zero-shot test accuracy |', '|---|---|']
+        L += [f'| {n} | {mean_sd(v)} |' for n, v in R[k].items() if isinstance(v, list)] + ['']
+    for k in [k for k in R if k.startswith('recon_s')]:
+        r = R[k]
+        L += ['## How much accuracy survives encode -> decode', '', f'ReLU members at their last epoch, embedded and decoded by the seed-{k[-1]} SANE '
+              '(haloed windows), test accuracy before and after; this bounds what sampling from these latents can reach.', '',
+              '| split | models | original | reconstructed |', '|---|---|---|---|']
+        L += [f'| {sp} (SANE {"training" if sp == "train" else "held-out"} models) | {len(v["original"])} | {mean_sd(v["original"])} | {mean_sd(v["reconstructed"])} |'
+              for sp, v in r.items() if isinstance(v, dict) and 'original' in v] + ['']
     if 'ablation_halo' in R:
         h = R['ablation_halo']
         L += ['## Ablation: haloing and BN conditioning (Table 7)', '', 'Zero-shot test accuracy of sampled models (no fine-tuning). '

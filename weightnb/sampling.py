@@ -30,12 +30,13 @@ def kde_sample(z:Tensor,                  # E x N x d_z latents of the prompt mo
                k:int,                     # samples to draw
                bandwidth:float|Tensor|None=None, # scalar or per token (N,); default `kde_bandwidth`
                generator:torch.Generator|None=None,
+               per_token:bool=True,       # the paper: each token picks its own prompt; False: one prompt per sample (a diagnostic)
               )->Tensor:                  # k x N x d_z
     "Draw from a Gaussian KDE fitted independently per token."
     if z.ndim != 3 or len(z) < 1: raise ConfigError(f"kde_sample needs E x N x d_z prompt latents with E >= 1, got shape {tuple(z.shape)}.")
     E, N, d = z.shape
     h = kde_bandwidth(z) if bandwidth is None else torch.as_tensor(bandwidth, dtype=z.dtype).expand(N)
-    pick = torch.randint(0, E, (k, N), generator=generator).to(z.device)
+    pick = torch.randint(0, E, (k, N) if per_token else (k, 1), generator=generator).expand(k, N).to(z.device)
     eps = torch.randn(k, N, d, generator=generator).to(z)
     return z[pick, torch.arange(N, device=z.device)] + h.to(z)[None, :, None] * eps
 
@@ -78,6 +79,7 @@ def sample_models(sane:SANE,
                   bn_dl:Iterable|None=None, bn_batches:int=5, # BatchNorm conditioning data
                   bandwidth:float|None=None, standardizer=None, window:int|None=None, halo:int|None=None,
                   seed:int=0, return_scores:bool=False,
+                  per_token:bool=True,        # see `kde_sample`
                  ):
     "Sample `n` new models from SANE (Algorithm 3: KDE per token, decode, BN conditioning, subsampling / bootstrapping)."
     if method not in ('kde', 'subsample', 'bootstrap', 'gauss'): raise ConfigError(f"method must be kde, subsample, bootstrap or gauss; got {method!r}.")
@@ -85,7 +87,7 @@ def sample_models(sane:SANE,
     g = torch.Generator().manual_seed(seed); n_candidates = n_candidates or 10 * n
     score = metric or (lambda m: evaluate(m, metric_dl)['acc'])
     def draw(z_e, k):
-        z = kde_sample(z_e, k, bandwidth, g)
+        z = kde_sample(z_e, k, bandwidth, g, per_token)
         ms = decode_models(sane, z, model, standardizer, window, halo)
         if bn_dl is not None: ms = [condition_bn(m, bn_dl, bn_batches) for m in ms]
         return z, ms
