@@ -195,6 +195,25 @@ def baselines(T, data, model_fn)->dict:
     return out
 
 
+def span_ceiling(T, data, model_fn)->dict:
+    "The most generous linear encoder: held-out weights projected on the affine span of all training checkpoints (latent = n_train - 1)."
+    from weightnb.align import WeightLayout, output_agreement
+    from weightnb.rebasin import permutation_spec, weight_matching, apply_permutation
+    spec = permutation_spec(model_fn()); ref = T['train']['state_dicts'][0]; lay = WeightLayout(ref); out = {}
+    for aligned in (False, True):
+        al = (lambda sds: [apply_permutation(spec, weight_matching(spec, ref, sd).perm, sd) for sd in sds]) if aligned else (lambda sds: sds)
+        X = lay.flatten(al(T['train']['state_dicts'])).double(); mu = X.mean(0); U, S, Vh = torch.linalg.svd(X - mu, full_matrices=False)
+        for s in ('test', 'unseen'):
+            sds = al(T[s]['state_dicts']); Y = lay.flatten(sds).double() - mu
+            R = (Y @ Vh.T @ Vh + mu).float(); rows = []
+            for sd, rec, cls in zip(sds, lay.unflatten(R), T[s]['classes']):
+                a, b = model_fn(), model_fn(); a.load_state_dict(sd); b.load_state_dict(rec)
+                rows.append(output_agreement(a, b, data.get(cls)['own']))
+            out[f"{'aligned' if aligned else 'raw'}_{s}"] = dict({k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
+                residual=float((Y - (R.double() - mu)).norm() / Y.norm()))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # results file
 ENCODER_NOTES = {
