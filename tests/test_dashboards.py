@@ -85,6 +85,9 @@ def test_landscape_errors_are_messages(models, batches):
     other = {'cnn': models['seed 0'], 'mlp': nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}
     d3 = LandscapeDashboard(other, batches, device='cpu', auto=False); d3.run()
     assert 'exists in model' in d3.message.value
+    rgb = {k: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 36, 10)) for k in 'ab'}   # needs 3 channels
+    d4 = LandscapeDashboard(rgb, batches, device='cpu', auto=False); d4.run()
+    assert d4.message.value.count('RuntimeError') == 1 and 'channels' in d4.message.value and d4.status.value == 'failed'
     with pytest.raises(DashboardError, match='No control named'): d.set(nope=1)
     with pytest.raises(DashboardError, match='non-empty mapping'): LandscapeDashboard({}, batches, device='cpu')
 
