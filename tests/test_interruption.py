@@ -1,0 +1,105 @@
+"""Interruption (issue 17): SIGKILL a real subprocess in the middle of `fit`, `train_predictor` and `generate_zoo`, resume
+it from what it left on disk, and get exactly what an uninterrupted run with the same seed gives (CPU, sklearn digits).
+
+Each kill lands between two saved states (mid-epoch for `fit`, between two resume files for the predictor, with a zoo
+member half written), so the resumed run has to throw away work the killed one did and redo it identically."""
+import json, os, signal, subprocess, sys, textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from weightnb.core import load_weights, tensor_hash
+
+RUNNER = textwrap.dedent("""
+    import json, os, signal, sys
+    from pathlib import Path
+    import torch; torch.set_num_threads(1)
+    from weightnb.core import seed_everything, save_weights
+    kind, work, kill_at = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    work.mkdir(parents=True, exist_ok=True)
+    calls = [0]
+    def tick():                      # SIGKILL ourselves on the kill_at-th call (0: never)
+        calls[0] += 1
+        if calls[0] == kill_at: os.kill(os.getpid(), signal.SIGKILL)
+
+    if kind == 'fit':
+        from weightnb.data import dataloaders
+        from weightnb.models import create_model
+        from weightnb.train import fit
+        seed_everything(0)
+        dls = dataloaders('digits', batch_size=50, n_train=300, n_val=100, n_test=100, seed=0)
+        model = create_model('resnet20', num_classes=10, in_chans=1)
+        def augment(x): tick(); return x
+        hist = fit(model, dls.train, epochs=4, opt='sgd', lr=0.05, schedule='cosine', val_dl=dls.val, augment=augment,
+                   checkpoint=work / 'fit.ckpt', progress=False, device='cpu')
+        save_weights(model, work / 'result.safetensors')
+        out = [{k: v for k, v in h.items() if k != 'seconds'} for h in hist]
+    elif kind == 'predictor':
+        import weightnb.predictors as P
+        from weightnb.data import dataloaders
+        from weightnb.models import create_model
+        seed_everything(0)
+        dls = dataloaders('digits', batch_size=100, n_train=200, n_val=100, n_test=100, seed=0)
+        target = create_model('resnet20', num_classes=10, in_chans=1)
+        real = P.kernel_batch
+        def kernel_batch(*a, **k): tick(); return real(*a, **k)
+        P.kernel_batch = kernel_batch
+        res = P.train_predictor(target, 8, 'recon', dls, steps=250, batch_size=512, eval_every=50, checkpoint=work / 'ck',
+                                seed=0, device='cpu')
+        save_weights(res.predictor, work / 'result.safetensors')
+        out = {k: v for k, v in res.metrics['recon'].items() if k != 'seconds'}
+    else:
+        import weightnb.zoo as Z
+        spec = Z.ZooSpec.from_json(sys.argv[4])
+        real = Z.ZooMember.write_checkpoint
+        def write_checkpoint(self, *a, **k): p = real(self, *a, **k); tick(); return p
+        Z.ZooMember.write_checkpoint = write_checkpoint
+        zoo = Z.generate_zoo(spec, work / 'zoo', 2, device='cpu', progress=False)
+        out = {m.name: m.metrics for m in zoo}
+    (work / 'result.json').write_text(json.dumps(out))
+""")
+
+ZOO_SPEC = dict(arch='resnet20', dataset='digits', lr={'loguniform': [1e-3, 1e-2]}, wd=0., opt=['adam', 'sgd'], batch_size=50,
+                epochs=2, checkpoints=[0, 1, 2], n_train=200, n_val=100, n_test=100, seed=11)
+
+
+def _run(kind:str, work:Path, kill_at:int=0):
+    from weightnb.zoo import ZooSpec
+    args = [sys.executable, '-c', RUNNER, kind, str(work), str(kill_at), ZooSpec(**ZOO_SPEC).to_json()]
+    env = dict(os.environ, OMP_NUM_THREADS='1', WEIGHTNB_OFFLINE='1', WEIGHTNB_DEVICE='cpu')
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _interrupted_equals_clean(kind:str, tmp_path:Path, kill_at:int)->tuple[Path, Path]:
+    clean = _run(kind, tmp_path / 'clean'); assert clean.returncode == 0, clean.stderr[-2000:]
+    killed = _run(kind, tmp_path / 'resumed', kill_at)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr[-2000:])
+    assert not (tmp_path / 'resumed' / 'result.json').exists()
+    resumed = _run(kind, tmp_path / 'resumed'); assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = (json.loads((tmp_path / d / 'result.json').read_text()) for d in ('clean', 'resumed'))
+    assert a == b
+    return tmp_path / 'clean', tmp_path / 'resumed'
+
+
+def test_fit_killed_mid_epoch_resumes_exactly(tmp_path):
+    # 300 images / 50 = 6 batches per epoch; batch 16 is in epoch 3, after epoch 2's resume file was written
+    a, b = _interrupted_equals_clean('fit', tmp_path, kill_at=16)
+    assert tensor_hash(load_weights(a / 'result.safetensors')) == tensor_hash(load_weights(b / 'result.safetensors'))
+
+
+def test_train_predictor_killed_between_resume_files_resumes_exactly(tmp_path):
+    # resume files every 100 steps: the kill at step 150 loses 50 steps that the resumed run redoes
+    a, b = _interrupted_equals_clean('predictor', tmp_path, kill_at=150)
+    assert tensor_hash(load_weights(a / 'result.safetensors')) == tensor_hash(load_weights(b / 'result.safetensors'))
+
+
+def test_generate_zoo_killed_mid_member_resumes_exactly(tmp_path):
+    # 3 checkpoints per member: the 5th write is epoch 1 of the second member, which is then half written
+    a, b = _interrupted_equals_clean('zoo', tmp_path, kill_at=5)
+    from weightnb.zoo import Zoo
+    za, zb = Zoo(a / 'zoo'), Zoo(b / 'zoo')
+    assert za.names == zb.names == ['model_0000', 'model_0001']
+    for m in za:
+        assert m.epochs == zb[m.name].epochs == [0, 1, 2]
+        for e in m.epochs: assert tensor_hash(m.state_dict(e)) == tensor_hash(zb[m.name].state_dict(e))
