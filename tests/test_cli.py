@@ -54,7 +54,7 @@ def test_help_and_version():
     r = run_exe('--help'); assert r.returncode == 0
     for c in ('demo', 'train', 'predict', 'analyse', 'zoo', 'lab'): assert c in r.stdout
     r = run_exe('version'); assert r.returncode == 0 and r.stdout.strip() == f'weightnb {weightnb.__version__}'
-    for argv in (['demo'], ['train'], ['predict'], ['analyse'], ['zoo', 'generate'], ['zoo', 'align'], ['zoo', 'info'],
+    for argv in (['demo'], ['train'], ['predict'], ['analyse'], ['zoo', 'generate'], ['zoo', 'align'], ['zoo', 'info'], ['sane', 'train'], ['sane', 'embed'], ['sane', 'sample'],
                  ['zoo', 'pack'], ['lab']):
         rc, out, _ = run(*argv, '--help')
         assert rc == 0 and 'example: weightnb ' + argv[0] in out, argv
@@ -202,3 +202,23 @@ def test_config_values_become_defaults_and_flags_win(tmp_path):
 def test_lab_dry_run(monkeypatch):
     monkeypatch.chdir(ROOT)
     rc, out, _ = run('lab', '--dry-run'); assert rc == 0 and f'--notebook-dir={ROOT/"nbs"}' in out
+
+
+def test_sane_train_embed_sample(tmp_path):
+    rc, out, err = run('sane', 'train', PACKED, '--epochs', 1, '--d-model', 32, '--n-layers', 1, '--latent-dim', 8, '--n-perm', 4,
+                       '--zoo-epochs', 5, '--device', 'cpu', '--quiet', '--out', tmp_path/'sane')
+    assert rc == 0, err
+    ck = tmp_path/'sane'/'sane_best.safetensors'; assert ck.exists(); _run_json_ok(tmp_path/'sane'/'run.json', 'sane train')
+    rc, out, err = run('sane', 'embed', PACKED, '--sane', ck, '--split', 'test', '--out', tmp_path/'emb.csv', '--device', 'cpu')
+    assert rc == 0, err
+    import pandas as pd
+    df = pd.read_csv(tmp_path/'emb.csv'); assert df.shape == (18, 9) and df.model.str.startswith('model_').all()
+    _run_json_ok(tmp_path/'emb.run.json', 'sane embed')
+    rc, out, err = run('sane', 'sample', PACKED, '--sane', ck, '--n', 2, '--prompts', 4, '--out', tmp_path/'s', '--device', 'cpu')
+    assert rc == 0, err
+    ms = sorted((tmp_path/'s').glob('sample_*.safetensors')); assert len(ms) == 2
+    assert load_model(ms[0]).arch_name.startswith('zoo_cnn')
+    for argv, flag in ((['sane', 'embed', PACKED, '--sane', 'README.md'], '--sane'), (['sane', 'embed', PACKED], '--sane'),
+                       (['sane', 'sample', PACKED, '--sane', ck, '--n', '0'], '--n'), (['sane', 'train', 'no/such/zoo'], 'ZOO'),
+                       (['sane'], 'SANE_COMMAND')):
+        rc, _, err = run(*argv); assert rc == 2 and flag in err and err.count('\n') == 1, (argv, err)

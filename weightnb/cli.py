@@ -18,8 +18,8 @@ from .train import fit, evaluate, preload_batches
 
 # %% auto #0
 __all__ = ['UsageError', 'run_record', 'write_run_record', 'cmd_version', 'cmd_demo', 'cmd_train', 'cmd_predict', 'cmd_analyse',
-           'cmd_zoo_generate', 'cmd_zoo_align', 'zoo_info', 'cmd_zoo_info', 'cmd_zoo_pack', 'notebooks_dir', 'cmd_lab',
-           'load_config', 'apply_config', 'build_parser', 'main']
+           'cmd_zoo_generate', 'cmd_zoo_align', 'zoo_info', 'cmd_zoo_info', 'cmd_zoo_pack', 'cmd_sane', 'notebooks_dir',
+           'cmd_lab', 'load_config', 'apply_config', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #h005
 class UsageError(WeightnbError):
@@ -75,11 +75,15 @@ def _checked(fn):
 _device, _dataset, _out = _checked(resolve_device), _checked(dataset_info), _checked(weight_format)
 
 # %% ../nbs/90_cli.ipynb #h010
+def _command_names(args)->list[str]:
+    "The subcommand and sub-subcommand names of a parsed command line."
+    return [n for n in (args.command, getattr(args, 'zoo_command', None), getattr(args, 'sane_command', None)) if n]
+
 def run_record(args:argparse.Namespace)->dict:
     "The flags, seed, versions and device of a parsed command line."
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != 'func'}
     dev = getattr(args, 'device', None)
-    return dict(command=' '.join(filter(None, (args.command, getattr(args, 'zoo_command', None)))), config=cfg,
+    return dict(command=' '.join(_command_names(args)), config=cfg,
                 seed=getattr(args, 'seed', None), device=str(resolve_device(dev)),
                 versions=dict(weightnb=weightnb.__version__, torch=torch.__version__, python=platform.python_version()))
 
@@ -242,6 +246,61 @@ def cmd_zoo_pack(args)->int:
     print(f"packed {len(zoo)} members into {packed}"); return 0
 
 # %% ../nbs/90_cli.ipynb #h023
+def cmd_sane(args)->int:
+    "SANE on a zoo: `train`, `embed` the members, or `sample` new models."
+    from weightnb.sane import SANEConfig, train_sane, load_sane, sane_features
+    zoo = _zoo(args.zoo)
+    if args.sane_command == 'train':
+        with _flag('--token-size/--d-model/--window'):
+            cfg = SANEConfig(token_size=args.token_size, d_model=args.d_model, n_layers=args.n_layers, latent_dim=args.latent_dim,
+                             window=args.window, epochs=args.epochs, n_perm=args.n_perm, zoo_epochs=args.zoo_epochs, seed=args.seed)
+        with _flag('ZOO/--zoo-epochs'): _, hist = train_sane(zoo, cfg, args.out, device=args.device, progress=not args.quiet)
+        write_run_record(args, Path(args.out) / 'run.json'); print(json.dumps(hist[-1], default=float)); return 0
+    with _flag('--sane'): sane = load_sane(args.sane_file, resolve_device(args.device))
+    members = list(zoo) if args.split == 'all' else list(zoo.split(args.split))
+    if args.sane_command == 'embed':
+        import pandas as pd
+        with _flag('ZOO/--sane'): z = sane_features(sane, [m.state_dict() for m in members])
+        df = pd.DataFrame(z, columns=[f'z{i}' for i in range(z.shape[1])]).assign(model=[m.name for m in members])
+        out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, df[['model', *df.columns[:-1]]].to_csv(index=False)); write_run_record(args, out.with_suffix('.run.json'))
+        print(f"{len(df)} embeddings of size {z.shape[1]} -> {out}"); return 0
+    from weightnb.sampling import sample_models
+    with _flag('ZOO/--sane/--method'):
+        models = sample_models(sane, [m.state_dict() for m in members[:args.prompts]], args.n, members[0].model(), args.method, seed=args.seed)
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    for i, m in enumerate(models): save_model(m, out / f'sample_{i:03d}.safetensors', sampled_from=str(args.zoo))
+    write_run_record(args, out); print(f"{len(models)} sampled models -> {out}"); return 0
+
+# %% ../nbs/90_cli.ipynb #h024
+def _add_sane(sub):
+    s = sub.add_parser('sane', help='SANE: train on a zoo, embed its members, sample new models',
+                       epilog='example: weightnb sane train bench/results/zoo_fmnist_small.safetensors --epochs 20 --out sane')
+    ss = s.add_subparsers(dest='sane_command', metavar='SANE_COMMAND', required=True)
+    t = _sub(ss, 'train', 'train SANE on the train/val members of a zoo (resumes from --out)',
+             'weightnb sane train zoo.safetensors --epochs 20 --out sane', cmd_sane)
+    t.add_argument('zoo', help='zoo folder or packed file (aligned zoos train better)')
+    t.add_argument('--out', default='sane_out', help='folder for sane_best.safetensors (default: %(default)s)')
+    for f, d in (('--epochs', 20), ('--token-size', 64), ('--d-model', 64), ('--n-layers', 2), ('--latent-dim', 16), ('--window', 16)):
+        t.add_argument(f, type=_positive_int, default=d, help='(default: %(default)s)')
+    t.add_argument('--n-perm', type=int, default=64, help='permutation views (0: none; default: %(default)s)')
+    t.add_argument('--zoo-epochs', nargs='+', type=int, default=None, help='checkpoint epochs used (default: all)')
+    _common(t)
+    for name, help, ex in (('embed', 'write the SANE model embedding of every zoo member to a CSV file',
+                            'weightnb sane embed zoo.safetensors --sane sane/sane_best.safetensors --out emb.csv'),
+                           ('sample', 'sample new models from SANE, prompted by zoo members, and save them',
+                            'weightnb sane sample zoo.safetensors --sane sane/sane_best.safetensors --n 5 --out samples')):
+        e = _sub(ss, name, help, ex, cmd_sane)
+        e.add_argument('zoo', help='zoo folder or packed file')
+        e.add_argument('--sane', dest='sane_file', required=True, type=_existing, help='sane_best.safetensors written by `sane train`')
+        e.add_argument('--split', default='all' if name == 'embed' else 'test', choices=['all', 'train', 'val', 'test'])
+        e.add_argument('--out', default='embeddings.csv' if name == 'embed' else 'samples')
+        _common(e)
+    e.add_argument('--n', type=_positive_int, default=5, help='models to sample (default: %(default)s)')
+    e.add_argument('--prompts', type=_positive_int, default=10, help='prompt members (default: %(default)s)')
+    e.add_argument('--method', default='kde', choices=['kde', 'gauss'])
+
+# %% ../nbs/90_cli.ipynb #h026
 def notebooks_dir()->Path|None:
     "The `nbs` folder of the checkout weightnb runs from, or of the current directory."
     for d in (Path.cwd() / 'nbs', Path(weightnb.__file__).resolve().parent.parent / 'nbs'):
@@ -257,7 +316,7 @@ def cmd_lab(args)->int:
         raise UsageError("argument lab: JupyterLab is not installed; run `pip install jupyterlab`.")
     return subprocess.call(cmd)
 
-# %% ../nbs/90_cli.ipynb #h025
+# %% ../nbs/90_cli.ipynb #h028
 def load_config(path:str)->dict:
     "Read a JSON or YAML config file into a dict (errors name the file)."
     p = Path(path)
@@ -292,7 +351,7 @@ def apply_config(sub:argparse.ArgumentParser, cfg:dict, path:str):
         if dest not in acts: raise UsageError(f"argument --config: {path}: unknown key {k!r} for `{sub.prog}`; known: {', '.join(sorted(acts))}.")
         sub.set_defaults(**{dest: _config_value(acts[dest], v, k, path)})
 
-# %% ../nbs/90_cli.ipynb #h027
+# %% ../nbs/90_cli.ipynb #h030
 def _sub(sub, name:str, help:str, example:str, func):
     p = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + '.', epilog=f"example: {example}",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -325,7 +384,7 @@ def _add_demo_train(sub):
     t.add_argument('--augment', action='store_true', help='random crops (2 px) and flips')
     _common(t)
 
-# %% ../nbs/90_cli.ipynb #h028
+# %% ../nbs/90_cli.ipynb #h031
 def _model_flags(p):
     p.add_argument('--model', required=True, type=_existing, help='checkpoint written by save_model / weightnb train')
     p.add_argument('--dataset', default=None, type=_dataset, help="default: the dataset stored in the checkpoint")
@@ -355,7 +414,7 @@ def _add_predict_analyse(sub):
     a.add_argument('--alphas', type=_positive_int, default=11, help='interpolation points on [0, 1]')
     _common(a, 'analysis_out')
 
-# %% ../nbs/90_cli.ipynb #h029
+# %% ../nbs/90_cli.ipynb #h032
 def _add_zoo(sub):
     z = sub.add_parser('zoo', help='generate, align, inspect and pack model zoos',
                        epilog='example: weightnb zoo info bench/results/zoo_fmnist_small.safetensors')
@@ -386,7 +445,7 @@ def _add_zoo(sub):
     l.add_argument('--dry-run', action='store_true', help='print the command instead of running it')
     l.add_argument('--no-browser', action='store_true')
 
-# %% ../nbs/90_cli.ipynb #h030
+# %% ../nbs/90_cli.ipynb #h033
 def build_parser()->argparse.ArgumentParser:
     "The `weightnb` argument parser with its subcommands."
     p = _Parser(prog='weightnb', description='Weight-space learning: predict, compress, analyse, '
@@ -394,7 +453,7 @@ def build_parser()->argparse.ArgumentParser:
     p.add_argument('--config', default=None, help='JSON or YAML file of defaults for the subcommand\'s flags')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     sub.add_parser('version', help='print the version').set_defaults(func=cmd_version)
-    _add_demo_train(sub); _add_predict_analyse(sub); _add_zoo(sub)
+    _add_demo_train(sub); _add_predict_analyse(sub); _add_zoo(sub); _add_sane(sub)
     return p
 
 def _subparser(p:argparse.ArgumentParser, names:list[str])->argparse.ArgumentParser:
@@ -409,8 +468,7 @@ def main(argv:list[str]|None=None)->int:
         args = p.parse_args(argv)
         if not getattr(args, 'func', None): p.print_help(); return 0
         if args.config:
-            names = [n for n in (args.command, getattr(args, 'zoo_command', None)) if n]
-            apply_config(_subparser(p, names), load_config(args.config), args.config)
+            apply_config(_subparser(p, _command_names(args)), load_config(args.config), args.config)
             args = p.parse_args(argv)
         return args.func(args)
     except WeightnbError as e:
