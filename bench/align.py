@@ -140,7 +140,7 @@ def run_encoder(name, make, S, T, data, noise_x, model_fn, a, quick):
     out['aligner_seconds'] = time.time() - t0; out['aligner_history'] = hist
     out['retrieval'] = {}
     for s in ('test', 'unseen'):
-        q = al(T[s]['datasets'], T[s]['losses']).detach() if al.eval() is not None else None
+        al.eval(); q = al(T[s]['datasets'], T[s]['losses']).detach()
         out['retrieval'][s] = retrieval_topk(q, al.standardise(Z[s]), ks=(1, 5))
     out['samples'] = {}
     for s in ('test', 'unseen'):

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .core import WeightnbError, ConfigError, resolve_device, seed_everything, state_dict_of, save_weights, load_weights, cache_dir, module_device
+from .core import (WeightnbError, ConfigError, resolve_device, seed_everything, state_dict_of, save_weights, load_weights, cache_dir,
+                           module_device, load_state_dict_checked)
 from .data import load_dataset, class_subset, make_loader, noise_dataset, ImageTensors
 from .train import fit, evaluate, reestimate_bn
 
@@ -137,7 +138,7 @@ class WeightEncoder:
         "Fresh models from `make_model()` carrying `state_dicts`."
         out = []
         for sd in state_dicts:
-            m = make_model(); m.load_state_dict(dict(sd)); out.append(m.to(resolve_device(device)).eval())
+            m = load_state_dict_checked(make_model(), sd, where='decoded weights'); out.append(m.to(resolve_device(device)).eval())
         return out
 
 # %% ../nbs/35_align.ipynb #618bc813
@@ -333,7 +334,7 @@ def feature_backbone(dataset:str='fashion-mnist', # trained on all classes of th
     path = cache_dir('align') / f'backbone_{dataset}_{key}.safetensors'
     train = load_dataset(dataset, 'train')
     net = FeatureNet(train.x.shape[1], len(train.classes), feature_dim, train.mean, train.std)
-    if cache and path.exists(): net.load_state_dict(load_weights(path))
+    if cache and path.exists(): load_state_dict_checked(net, load_weights(path), where=str(path))
     else:
         if n_train is not None: train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n_train])
         seed_everything(seed)
@@ -547,7 +548,7 @@ def retrieval_topk(queries:Tensor, keys:Tensor, # row i of queries belongs with 
 @torch.no_grad()
 def similarity_matrix(aligner:Aligner, z:Tensor, d:Tensor, losses)->np.ndarray:
     "Cosine similarity (n_weights, n_pairs) of standardised weight latents `z` with the projections of (d, losses)."
-    p = aligner(torch.atleast_2d(d), torch.as_tensor(losses).reshape(-1)) if aligner.eval() is not None else None
+    aligner.eval(); p = aligner(torch.atleast_2d(d), torch.as_tensor(losses).reshape(-1))
     return (F.normalize(aligner.standardise(z), dim=1) @ F.normalize(p, dim=1).T).cpu().numpy()
 
 # %% ../nbs/35_align.ipynb #260e886c
