@@ -26,8 +26,9 @@ def align_zoo_spec():
     """The thesis zoo at our scale. Thesis: ResNet-18 on 3-class ImageNet subsets, Adam or SGD, early checkpoint
     ~U(5, 10), final ~N(100, 15) clipped to [50, 150], 1000 models. Here: the 2,464-parameter zoo CNN on 3-class
     Fashion-MNIST subsets, Adam or SGD, early ~U(1, 2), final ~N(8, 1.5) clipped to [6, 11] epochs, 4,000 training
-    images per model (of ~16,200 available), 500 validation and 1,000 test images: one model costs ~4 s of one core
-    (measured before generating), so ~360 models fit the ~40 core-minutes the project could spend."""
+    images per model (of ~16,200 available), 500 validation and 1,000 test images: three models cost 3.7-5.7 s each on
+    one core at low load (measured before generating), so ~360 models fit the ~40 core-minutes the project could spend.
+    Under the shared machine's load (15-18) the zoo generated ~2-4 models per minute with two workers."""
     from weightnb.zoo import ZooSpec, thesis_policy
     return ZooSpec(arch='zoo_cnn_small', dataset='fashion-mnist', n_classes=3,
                    opt=['adam', 'sgd'], lr={'loguniform': [3e-4, 3e-2]}, wd={'loguniform': [1e-6, 1e-3]},
