@@ -169,7 +169,7 @@ def test_demo_is_a_thin_wrapper_over_run_demo(monkeypatch, tmp_path):
     cfg = seen['cfg']
     assert cfg == weightnb.report.DemoConfig.quick(seed=5) and seen['device'] == 'cpu' and not seen['progress']
     assert 'SUMMARY' in out
-    _run_json_ok(tmp_path/'d'/'run.json', 'demo')
+    assert _run_json_ok(tmp_path/'d'/'run.json', 'demo')['seed'] == 5
     rc, out, err = run('demo', '--out', tmp_path/'e', '--quiet', '--device', 'cpu')
     assert rc == 0 and seen['cfg'] == weightnb.report.DemoConfig()
 

@@ -107,7 +107,7 @@ def cmd_demo(args)->int:
         if not Path(p).exists(): raise UsageError(f"argument {flag}: {p} does not exist; run from the weightnb repository "
                                                   f"root or pass {flag} PATH.")
     res = run_demo(cfg, args.out, args.device, progress=not args.quiet)
-    write_run_record(args, args.out)
+    args.seed = cfg.seed; write_run_record(args, args.out)
     print(summary(res)); return 0
 
 # %% ../nbs/90_cli.ipynb #h015
@@ -202,12 +202,12 @@ def _zoo(path:str):
 
 def cmd_zoo_generate(args)->int:
     "Train the members of the `--spec` zoo into `--out` (resumes a started folder)."
-    from weightnb.zoo import ZooSpec, generate_zoo, EXECUTORS
+    from weightnb.zoo import ZooSpec, generate_zoo, _import_ray
     with _flag('--spec'):
         spec = ZooSpec.load(args.spec)
         for i in range(args.n_models): spec.sample(i)          # every member config is checked before training
     if args.executor == 'ray':
-        with _flag('--executor'): __import__('weightnb.zoo', fromlist=['_import_ray'])._import_ray()
+        with _flag('--executor'): _import_ray()          # Ray is an optional extra: say so before any work
     with _flag('--out'): zoo = generate_zoo(spec, args.out, args.n_models, args.executor, args.workers, args.device,
                                             args.address, progress=not args.quiet)
     write_run_record(args, Path(args.out) / 'run.json'); print(f"{zoo}"); return 0
