@@ -8,14 +8,14 @@
 The zoo (bench/results/_zoo_align/zoo, git-ignored) is the thesis's design at our scale; see the docstring of
 `align_zoo_spec` and the results file for what was scaled down and why.
 """
-import json, math, sys, time
+import math, sys, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import bench_parser, parse, RunCache, write_results, write_json, read_json, md_table, environment_line, environment, rel, ROOT
+from _common import bench_parser, parse, RunCache, write_results, write_json, read_json, md_table, environment_line, rel, ROOT
 
 WORK = ROOT / 'bench' / 'results' / '_zoo_align'       # git-ignored (bench/results/_zoo*/)
 ZOO_DIR = WORK / 'zoo'

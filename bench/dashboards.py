@@ -18,7 +18,6 @@ OUT = a.out / 'dashboards.json'
 
 
 def measure():
-    import torch
     from weightnb.models import load_model, resnet56
     from weightnb.data import load_dataset
     from weightnb.train import evaluate, preload_batches

@@ -8,8 +8,8 @@ from weightnb.core import WeightnbError, ConfigError
 from weightnb.models import create_model
 from weightnb.data import load_dataset, class_subset, ImageTensors
 from weightnb.align import (WeightLayout, NotFittedError, PCAAutoencoder, WeightAutoencoder, pca_modes, functional_logits,
-                            FeatureNet, DatasetEncoder, feature_backbone, clip_backbone, ResultsEncoder, nt_xent, Aligner,
-                            conditional_sample, output_agreement, reconstruction_fidelity, retrieval_topk, similarity_matrix,
+                            DatasetEncoder, feature_backbone, clip_backbone, ResultsEncoder, nt_xent, Aligner,
+                            conditional_sample, reconstruction_fidelity, retrieval_topk, similarity_matrix,
                             as_state_dicts, weight_embedding)
 
 torch.set_num_threads(1)

@@ -1,5 +1,5 @@
 "Safe weight I/O, error types, devices and conv-layer discovery."
-import os, pickle, struct, subprocess, sys, json
+import os, pickle, struct
 from pathlib import Path
 import pytest, torch
 from torch import nn
@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from weightnb.core import (WeightnbError, CheckpointError, UnsafeCheckpointError, NoConvLayerError,
                            NonFiniteWeightsError, default_device, conv_layers, save_weights, load_weights,
-                           weight_metadata, check_finite, seed_everything, atomic_path, tensor_hash, cache_dir)
+                           weight_metadata, check_finite, atomic_path, tensor_hash, cache_dir)
 from weightnb.models import resnet20, zoo_cnn_small
 
 

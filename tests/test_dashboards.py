@@ -1,6 +1,6 @@
 """Dashboards without a browser: control values -> `.run()` -> the figure holds exactly what the library returns;
 cancelling, caching, errors shown in the dashboard, snapshots. Tiny CNNs on sklearn's digits keep it fast."""
-import threading, time
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from weightnb import landscape, spectral, predictors, probe, zoo
 from weightnb.core import seed_everything
 from weightnb.data import dataloaders
 from weightnb.train import fit, preload_batches, evaluate
-from weightnb.dashboards import (Dashboard, DashboardError, LandscapeDashboard, SRatioDashboard, FrequencySweepDashboard,
+from weightnb.dashboards import (DashboardError, LandscapeDashboard, SRatioDashboard, FrequencySweepDashboard,
                                  EmbeddingHeatmapDashboard, SweepDashboard, EMBEDDINGS, resolve_embedding, static_png,
                                  cosine_similarity, tile_kernels)
 

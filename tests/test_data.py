@@ -1,11 +1,10 @@
 "Dataset loading (offline chain, clear errors), subsets, noise, splits, loaders, augmentation."
-import os, time, subprocess, sys
+import time
 import pytest, torch
 from hypothesis import given, settings, strategies as st
 
 from weightnb.core import UnknownDatasetError, DatasetNotFoundError, ConfigError
-from weightnb.data import (load_dataset, class_subset, noise_dataset, train_val_split, dataloaders, make_loader,
-                           random_crop_flip, dataset_info, DATASETS, DEBIAN_FASHION_MNIST, ImageTensors)
+from weightnb.data import (load_dataset, class_subset, noise_dataset, train_val_split, dataloaders, random_crop_flip, DEBIAN_FASHION_MNIST)
 
 DIGITS = load_dataset('digits')
 
@@ -30,7 +29,6 @@ def test_download_attempt_fails_fast_without_network(tmp_path, monkeypatch):
     monkeypatch.setenv('WEIGHTNB_OFFLINE', '0')
     monkeypatch.setenv('WEIGHTNB_CACHE', str(tmp_path/'cache'))
     monkeypatch.delenv('WEIGHTNB_DATA', raising=False)
-    import weightnb.data as wd
     def no_network(*a, **k): raise OSError('network is unreachable')
     monkeypatch.setattr('urllib.request.urlopen', no_network)
     with pytest.raises(DatasetNotFoundError, match='download into'): load_dataset('mnist', 'test', root=tmp_path)

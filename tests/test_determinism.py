@@ -9,7 +9,7 @@ from weightnb.data import dataloaders
 from weightnb.models import create_model
 from weightnb.train import fit
 from weightnb.predictors import train_predictor
-from weightnb.zoo import ZooSpec, Zoo, generate_zoo
+from weightnb.zoo import ZooSpec, generate_zoo
 from weightnb.rebasin import permutation_spec, weight_matching
 
 torch.set_num_threads(1)

@@ -6,8 +6,6 @@ member half written), so the resumed run has to throw away work the killed one d
 import json, os, signal, subprocess, sys, textwrap
 from pathlib import Path
 
-import pytest
-import torch
 
 from weightnb.core import load_weights, tensor_hash
 

@@ -2,7 +2,7 @@
 
 # %% ../nbs/35_align.ipynb #d21e8382
 from __future__ import annotations
-import copy, hashlib, json, math
+import copy, hashlib, json
 from pathlib import Path
 from typing import Callable, Sequence
 from collections.abc import Mapping
@@ -14,8 +14,8 @@ from torch import nn, Tensor
 
 from .core import (WeightnbError, ConfigError, resolve_device, seed_everything, state_dict_of, save_weights, load_weights, cache_dir,
                            module_device, load_state_dict_checked)
-from .data import load_dataset, class_subset, make_loader, noise_dataset, ImageTensors
-from .train import fit, evaluate, reestimate_bn
+from .data import load_dataset, make_loader, ImageTensors
+from .train import fit, reestimate_bn
 
 # %% auto #0
 __all__ = ['NotFittedError', 'WeightLayout', 'as_state_dicts', 'mlp', 'MLPAutoencoder', 'train_autoencoder', 'WeightEncoder',

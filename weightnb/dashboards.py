@@ -5,17 +5,19 @@
 # %% ../nbs/40_dashboards.ipynb #c003
 from __future__ import annotations
 import copy, html, importlib, itertools, json, threading, time
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
+import ipywidgets as W
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 import torch
 from torch import nn
 
-from .core import (WeightnbError, ConfigError, resolve_device, atomic_path, write_text_atomic, tensor_hash, load_weights,
+from .core import (WeightnbError, resolve_device, atomic_path, write_text_atomic, tensor_hash,
                            conv_layers)
 from .train import evaluate, preload_batches
 from . import landscape, spectral, predictors, zoo
@@ -59,7 +61,6 @@ class Dashboard:
     def __init__(self, device=None, # where models and data live (default: `resolve_device()`)
                  auto:bool=True,    # start a run whenever a control changes
                 ):
-        import ipywidgets as W, plotly.graph_objects as go
         self.device, self.auto = resolve_device(device), auto
         self.controls: dict = {}
         self.figure = go.FigureWidget(layout=dict(height=460, title=self.title))
@@ -100,7 +101,6 @@ Dashboard.add_controls, Dashboard._changed, Dashboard.params, Dashboard.set = _a
 # %% ../nbs/40_dashboards.ipynb #c009
 def _widget(self:Dashboard):
     "The widget a notebook displays: title, controls, Run / Stop / progress, message line, figure, extras."
-    import ipywidgets as W, plotly.graph_objects as go
     if self._widget is None:
         with self._lock:   # a fresh FigureWidget carries the whole current figure in its opening state: updates sent
             self.figure = go.FigureWidget(self.figure)   # before a page had loaded plotly's JavaScript cannot be lost
@@ -284,8 +284,6 @@ Dashboard.snapshot, Dashboard.png = _snapshot, _png
 def interpolation_figure(df:pd.DataFrame, # `landscape.interpolate` rows (alpha, loss, acc, recon_error)
                          title:str='')->'go.Figure':
     "Loss and accuracy (two y-axes) and reconstruction error against alpha."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06,
                         specs=[[{'secondary_y': True}], [{}]])
     df = df if len(df) else pd.DataFrame(columns=['alpha', 'loss', 'acc', 'recon_error'])
@@ -301,7 +299,6 @@ def plane_figure(df:pd.DataFrame, # `landscape.plane` / `random_plane` rows (x, 
                  marks:Mapping[str, tuple]|None=None, # name -> (x, y) of the models to mark
                  metric:str='loss', title:str='')->'go.Figure':
     "A contour of `metric` over the plane, with the models marked."
-    import plotly.graph_objects as go
     fig = go.Figure()
     if len(df):
         xs, ys = sorted(df.x.unique()), sorted(df.y.unique())
@@ -322,7 +319,6 @@ class LandscapeDashboard(Dashboard):
                  bn_data=None,            # training batches, needed for bn='reestimate'
                  points_per_pass:int=1,   # 1-D: α evaluated together in one vmapped pass (`landscape.interpolate`)
                  device=None, auto:bool=True):
-        import ipywidgets as W
         super().__init__(device, auto)
         if not isinstance(models, Mapping) or not models: raise DashboardError("models must be a non-empty mapping name -> model.")
         self.models = {k: copy.deepcopy(m).to(self.device).eval() for k, m in models.items()}
@@ -404,7 +400,6 @@ def s_ratio_figure(ratios:Mapping[str, Mapping[str, float]], # model name -> `s_
                    late:Mapping[str, float]|None=None,      # model name -> late-layer mean difference (legend)
                    ylabel:str='S_ratio', title:str='')->'go.Figure':
     "Grouped bars of per-layer values, one trace per model."
-    import plotly.graph_objects as go
     fig = go.Figure()
     for name, r in ratios.items():
         label = name if not late or name not in late else f'{name} (late mean {late[name]:+.4f})'
@@ -418,7 +413,6 @@ class SRatioDashboard(Dashboard):
     def __init__(self, models:Mapping[str, nn.Module]|nn.Module, # name -> model (or one model)
                  reference:nn.Module|None=None, # the model differences are taken against (e.g. the original)
                  device=None, auto:bool=True):
-        import ipywidgets as W
         super().__init__(device, auto)
         models = {'model': models} if isinstance(models, nn.Module) else dict(models)
         if not models: raise DashboardError("models must be a non-empty mapping name -> model.")
@@ -459,7 +453,6 @@ SRatioDashboard.plan, SRatioDashboard.compute, SRatioDashboard.figure_for = _sr_
 def sweep_figure(df:pd.DataFrame, # `spectral.frequency_sweep` / `sv_sweep` rows (group, <col>, acc, ... + a baseline row)
                  col:str='d0', metric:str='acc', title:str='')->'go.Figure':
     "One line per group of `metric` against `col`, and the unfiltered baseline as a dashed line."
-    import plotly.graph_objects as go
     fig = go.Figure()
     if len(df):
         rows = df[df.group != 'baseline']
@@ -481,8 +474,6 @@ def tile_kernels(w:torch.Tensor, # conv weight (c_out, c_in, k, k)
 
 def kernels_figure(before:np.ndarray, after:np.ndarray, title:str='')->'go.Figure':
     "Two heatmaps side by side on one colour scale."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
     fig = make_subplots(rows=1, cols=2, subplot_titles=['before', 'after'], horizontal_spacing=0.04)
     m = float(np.nanmax(np.abs(before))) if before.size else 1.
     for i, z in enumerate([before, after], 1):
@@ -497,7 +488,6 @@ class FrequencySweepDashboard(Dashboard):
     def __init__(self, model:nn.Module, # trained model (left unchanged)
                  data,                  # evaluation loader or list of (x, y) batches
                  device=None, auto:bool=True):
-        import ipywidgets as W
         super().__init__(device, auto)
         self.model = copy.deepcopy(model).to(self.device).eval()
         self.batches = preload_batches(data, self.device)
@@ -591,7 +581,6 @@ def similarity_figure(sim:np.ndarray, labels:list[str], # square or rectangular 
                       hover:list[str]|None=None, cols:list[str]|None=None, col_hover:list[str]|None=None,
                       title:str='', zmin:float|None=-1., zmax:float|None=1.)->'go.Figure':
     "A heatmap whose hover text shows each row's and column's metadata."
-    import plotly.graph_objects as go
     cols = labels if cols is None else cols
     rh = np.asarray(hover if hover is not None else labels, dtype=object)
     ch = np.asarray(col_hover if col_hover is not None else (hover if cols is labels and hover is not None else cols), dtype=object)
@@ -621,7 +610,6 @@ class EmbeddingHeatmapDashboard(Dashboard):
                  embeddings:Mapping|None=None, per_model:Mapping|None=None, pairs:Mapping|None=None, # added to the registries
                  frame:pd.DataFrame|None=None, # metadata, one row per model (a Zoo brings its own `frame()`)
                  device=None, auto:bool=True):
-        import ipywidgets as W
         super().__init__(device, auto)
         self.frame, self._load = _source_rows(source, frame)
         if not len(self.frame): raise DashboardError("The source has no models (an empty zoo?).")
@@ -705,7 +693,6 @@ def sweep_run(item:dict)->dict:
 
 def predictor_sweep_figure(df:pd.DataFrame, metric:str='test_acc', baseline:float|None=None, title:str='')->'go.Figure':
     "Accuracy against compression ratio, one line per (mode, α)."
-    import plotly.graph_objects as go
     fig = go.Figure()
     if len(df):
         for (mode, a), r in df.sort_values('cr').groupby(['mode', 'alpha'], sort=False):
@@ -724,7 +711,6 @@ class SweepDashboard(Dashboard):
                  dls=None,               # `DataLoaders` (train for KD, val/test for accuracy)
                  out_dir:str|Path|None=None, # finished runs (default: the user cache dir)
                  device=None, auto:bool=False):
-        import ipywidgets as W
         from weightnb.core import cache_dir
         super().__init__(device, auto)
         self.target, self.dls = copy.deepcopy(target).cpu().eval(), dls
