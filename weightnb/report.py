@@ -51,7 +51,7 @@ class DemoConfig:
     @classmethod
     def quick(cls, **kwargs)->DemoConfig:
         "The 3-minute version: shorter predictor training, fewer images and sweep points."
-        return cls(**{**dict(recon_steps=600, kd_steps=30, n_train=2000, n_val=500, n_test=1000, d0s=(1., 4.),
+        return cls(**{**dict(recon_steps=400, kd_steps=20, n_train=1000, n_val=300, n_test=500, d0s=(1., 4.),
                              factors=(0.75,), n_alphas=6, zoo_pairs=2), **kwargs})
 
     def __post_init__(self):
@@ -239,7 +239,7 @@ def run_demo(cfg:DemoConfig|None=None, # budgets and inputs (default: `DemoConfi
 def summary(res:dict)->str:
     "A one-screen text summary of `run_demo`'s result."
     s = res['sections']; p = s['Predictors']; acc = p['test_acc']
-    lines = [f"Predictors (hidden CR {p['cr']:.3f}, {p['recon_steps']} recon + {p['kd_steps']} KD steps): "
+    lines = [f"Predictors (CR {p['cr']:.3f}, {p['recon_steps']} recon + {p['kd_steps']} KD steps): "
              + ', '.join(f"{k} {100*v:.2f} %" for k, v in acc.items()),
              "S_ratio late-layer mean: " + ', '.join(f"{k} {v:.3f}" for k, v in s['Spectral analysis']['late_layer_mean_s_ratio'].items()),
              f"Best sweep gain on validation: low-pass {100*s['Spectral analysis']['lowpass_best_gain']:+.2f} pt, "
@@ -248,5 +248,8 @@ def summary(res:dict)->str:
              f"Zoo loss barrier before → after weight matching: {s['Model zoo and re-basin']['mean_barrier_before']:.3f} → "
              f"{s['Model zoo and re-basin']['mean_barrier_after']:.3f}",
              "Zoo probe, test R² of test accuracy: " + ', '.join(f"{k} {v:.3f}" for k, v in s['Zoo probe']['test_acc'].items())]
+    if min(acc.values()) < 0.2:
+        lines.insert(1, f"  note: {p['recon_steps']} reconstruction steps are too few for a working reconstruction; "
+                        "bench/results/predictors_recon_long.md has the 10,000-step results")
     lines += [f"({sum(res['seconds'].values()):.0f} s) Report: {res['report']}  numbers: {res['results']}"]
     return '\n'.join(lines)
