@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import bench_parser, parse, RunCache, write_results, md_table, mean_sd, sd_note, environment_line, environment, ROOT
+from _common import bench_parser, parse, RunCache, write_results, md_table, mean_sd, sd_note, ROOT
 from weightnb.zoo import Zoo
 from weightnb.rebasin import align_zoo
 from weightnb.models import zoo_cnn_small, zoo_cnn_large
 from weightnb.data import dataloaders
 from weightnb.tokens import tokenize, Standardizer
 from weightnb.probe import flat_weights, layer_stats, linear_probe, zoo_checkpoints
-from weightnb.sane import SANEConfig, train_sane, load_sane, embed, sane_features, decode_tokens, masked_mse, model_embedding
+from weightnb.sane import SANEConfig, train_sane, load_sane, embed, sane_features, decode_tokens, masked_mse
 from weightnb.sampling import sample_models, finetune_curve
 from weightnb.train import evaluate
 
@@ -338,7 +338,6 @@ def render(a, P, cache):
     R = cache.all(); L = []
     z = R.get('zoo')
     if not z: write_results(a.out / 'sane.md', 'SANE in miniature', a.command, ['No runs yet.']); return
-    env = next((r.get('_env') for r in R.values() if isinstance(r, dict) and r.get('_env')), None)
     L += [f'Zoo: `{z["zoo"]}` (see `bench/results/zoos.md`), first {z["n_models"]} finished models, aligned to {z["align"]["reference"]} '
           f'with `rebasin.align_zoo` ({z["align"]["seconds"]:.0f} s), split by model {z["splits"]}. Machine: shared 2-core CPU, no GPU.', '']
     cfg = P['cfg']

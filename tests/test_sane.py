@@ -1,12 +1,11 @@
 "SANE: permutation views, masking, resumable training (SIGKILL), embeddings of any length, decoding."
-import os, signal, subprocess, sys, json, textwrap
+import signal, subprocess, sys, json, textwrap
 import pytest, torch
 from weightnb.core import ConfigError, CheckpointError
 from weightnb.models import zoo_cnn_small, resnet20
 from weightnb.rebasin import permutation_spec
 from weightnb.tokens import tokenize, detokenize
-from weightnb.sane import (SANE, SANEConfig, train_sane, load_sane, embed, model_embedding, layer_spread, decode_tokens,
-                           reconstruct, permutation_gathers, masked_mse, sane_features)
+from weightnb.sane import (SANE, SANEConfig, train_sane, load_sane, embed, model_embedding, layer_spread, reconstruct, permutation_gathers, masked_mse, sane_features)
 
 SCRIPT = textwrap.dedent('''
     import os, signal, sys, torch; torch.set_num_threads(1)

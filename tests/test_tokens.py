@@ -2,9 +2,9 @@
 import time, pytest, torch
 from hypothesis import given, settings, strategies as st
 from weightnb.core import ConfigError, ShapeMismatchError
-from weightnb.models import create_model, zoo_cnn_small, resnet20
-from weightnb.tokens import (tokenize, detokenize, Standardizer, entry_keys, halo_chunks, stitch, take_windows,
-                             window_starts, layer_groups)
+from weightnb.models import create_model, zoo_cnn_small
+from weightnb.tokens import (tokenize, detokenize, Standardizer, halo_chunks, stitch, take_windows,
+                             window_starts)
 
 def _same(a, b): return list(a) == list(b) and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
 

@@ -16,6 +16,12 @@ from .core import (WeightnbError, ConfigError, resolve_device, seed_everything, 
                            module_device, load_state_dict_checked)
 from .data import load_dataset, make_loader, ImageTensors
 from .train import fit, reestimate_bn
+from .rebasin import permutation_spec, weight_matching, apply_permutation
+from .tokens import tokenize
+from .sane import SANEConfig, train_sane, embed, reconstruct
+from .zoo import Zoo
+from sklearn.decomposition import IncrementalPCA
+from torch.func import functional_call, vmap
 
 # %% auto #0
 __all__ = ['NotFittedError', 'WeightLayout', 'as_state_dicts', 'mlp', 'MLPAutoencoder', 'train_autoencoder', 'WeightEncoder',
@@ -127,7 +133,6 @@ class WeightEncoder:
     def _aligned(self, sds:list[dict])->list[dict]:
         "`sds` permuted into the basis of `self.reference` (weight matching), when the encoder aligns."
         if not self.cfg.get('align') or self.reference is None: return sds
-        from weightnb.rebasin import permutation_spec, weight_matching, apply_permutation
         if getattr(self, '_spec', None) is None: self._spec = permutation_spec(self.model)
         return [apply_permutation(self._spec, weight_matching(self._spec, self.reference, sd).perm, sd) for sd in sds]
     def make_model(self)->nn.Module:
@@ -181,7 +186,6 @@ class PCAAutoencoder(WeightEncoder):
 # %% ../nbs/35_align.ipynb #80d6d4d7
 def _pca_fit(self:PCAAutoencoder, weights, val_weights=None)->PCAAutoencoder:
     "Fit the per-parameter compressions, then the autoencoder on the standardised coefficients."
-    from sklearn.decomposition import IncrementalPCA
     sds = as_state_dicts(weights); self.layout = WeightLayout(sds[0]); X = self.layout.flatten(sds); c = self.cfg
     self.modes = pca_modes(X, self.layout, c['var_threshold'], c['dim_limit'])
     self.means, self.pcas = {}, {}
@@ -216,7 +220,6 @@ PCAAutoencoder.fit, PCAAutoencoder.encode, PCAAutoencoder.decode = _pca_fit, _pc
 # %% ../nbs/35_align.ipynb #f7a03fe1
 def functional_logits(model:nn.Module, layout:WeightLayout, W:Tensor, x:Tensor)->Tensor:
     "Logits (n_models, n_inputs, n_classes) of `model`'s architecture carrying each row of `W` (differentiable)."
-    from torch.func import functional_call, vmap
     buffers = {k: v.to(W.device) for k, v in layout.template.items() if k not in layout.keys}
     def one(w):
         params = {k: w[a:b].view(s) for k, s, a, b in zip(layout.keys, layout.shapes, layout.offsets, layout.offsets[1:])}
@@ -282,13 +285,10 @@ class SANEEncoder(WeightEncoder):
                  align:bool=True, sane=None,      # a trained SANE to reuse (then `fit` only records the layout)
                  out_dir:str|Path|None=None,      # train_sane's checkpoint folder (resumable)
                  device=None):
-        from weightnb.sane import SANEConfig
         self.model, self.config, self.sane = copy.deepcopy(model).cpu().eval(), config or SANEConfig(), sane
         self.cfg, self.out_dir, self.device, self.layout, self.history = dict(align=align), out_dir, device, None, []
     def fit(self, weights, val_weights=None, reference:Mapping|None=None)->SANEEncoder:
         "Align (to `reference`, default the first model) and train SANE unless one was given."
-        from weightnb.sane import train_sane
-        from weightnb.tokens import tokenize
         sds = as_state_dicts(weights); self.layout = WeightLayout(sds[0])
         self.reference = {k: v.detach().cpu() for k, v in (reference or sds[0]).items()}
         tr = self._aligned(sds); va = self._aligned(as_state_dicts(val_weights)) if val_weights is not None else tr[:max(1, len(tr) // 10)]
@@ -298,11 +298,9 @@ class SANEEncoder(WeightEncoder):
         self.sane.cpu(); return self
     def encode(self, weights)->Tensor:
         "Flattened token latents (n, n_tokens * d_z)."
-        from weightnb.sane import embed
         self._fitted(); return embed(self.sane, self._aligned(as_state_dicts(weights)), device='cpu').flatten(1).cpu()
     def decode(self, z:Tensor)->list[dict]:
         "State dicts decoded from flattened token latents."
-        from weightnb.sane import reconstruct
         self._fitted(); z = torch.as_tensor(z, dtype=torch.float32).reshape(len(z), len(self.template), -1)
         return [{k: v.float() for k, v in reconstruct(self.sane, zi, self.template).items()} for zi in z]
 
@@ -577,7 +575,6 @@ def zoo_triplets(members, # a `weightnb.zoo.Zoo` or a list of its members
 def weight_embedding(aligner:Aligner)->Callable:
     "fn(state dicts or Zoo) -> (n, latent_dim) standardised weight latents, for the dashboards' `embeddings=`."
     def fn(weights)->np.ndarray:
-        from weightnb.zoo import Zoo
         sds = zoo_triplets(weights)['state_dicts'] if isinstance(weights, Zoo) else as_state_dicts(weights)
         return aligner.standardise(aligner.weight_encoder.encode(sds)).cpu().numpy()
     return fn

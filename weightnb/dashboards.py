@@ -14,13 +14,17 @@ import pandas as pd
 import ipywidgets as W
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from plotly.utils import PlotlyJSONEncoder
+import io
+from matplotlib.figure import Figure
+from sklearn.metrics.pairwise import cosine_similarity as cs
 import torch
 from torch import nn
 
-from .core import (WeightnbError, resolve_device, atomic_path, write_text_atomic, tensor_hash,
+from .core import (WeightnbError, resolve_device, atomic_path, write_text_atomic, tensor_hash, cache_dir,
                            conv_layers)
 from .train import evaluate, preload_batches
-from . import landscape, spectral, predictors, zoo
+from . import landscape, spectral, predictors, zoo, probe
 
 # %% auto #0
 __all__ = ['EMBEDDINGS', 'MODEL_EMBEDDINGS', 'PAIR_EMBEDDINGS', 'DashboardError', 'Dashboard', 'static_png',
@@ -208,7 +212,6 @@ def _fail(self:Dashboard, job:_Job, e:Exception):
 
 def _render(self:Dashboard, new):
     "Copy a plain figure into the `FigureWidget`: traces updated in place when their kinds match, layout when it changed."
-    from plotly.utils import PlotlyJSONEncoder
     f, lj = self.figure, json.dumps(new.layout.to_plotly_json(), cls=PlotlyJSONEncoder)
     if lj != self._layout_json: f.layout, self._layout_json = new.layout, lj
     if [t.type for t in f.data] == [t.type for t in new.data]:
@@ -240,7 +243,6 @@ def static_png(fig, # a plotly figure or FigureWidget
                path:str|Path|None=None, # file to write (None: only return the bytes)
                size:tuple=(9, 4.6), dpi:int=90)->bytes:
     "A PNG of `fig` drawn with matplotlib: Scatter, Bar, Heatmap and Contour traces on their plotly axes."
-    import io; from matplotlib.figure import Figure
     mfig, axes = Figure(figsize=size, dpi=dpi), {}
     for t in fig.data:
         ax = _mpl_axes(mfig, fig.layout, t, axes); kw = dict(label=t.name) if t.name else {}
@@ -566,14 +568,12 @@ def resolve_embedding(name:str, # key of `registry`
 
 def layer_stats_matrix(sd:Mapping[str, torch.Tensor])->pd.DataFrame:
     "One model's `probe.layer_stats` as a table: one row per tensor, one column per statistic."
-    from weightnb import probe
     v, names = probe.layer_stats([sd], names=True)
     return pd.DataFrame(np.asarray(v[0]).reshape(-1, len(probe.STAT_NAMES)), index=[n.rsplit('.', 1)[0] for n in names[::len(probe.STAT_NAMES)]],
                         columns=list(probe.STAT_NAMES))
 
 def cosine_similarity(a:np.ndarray, b:np.ndarray|None=None)->np.ndarray:
     "Cosine similarity between the rows of `a` and of `b` (default `a`), via scikit-learn."
-    from sklearn.metrics.pairwise import cosine_similarity as cs
     return cs(np.asarray(a, dtype=np.float64), None if b is None else np.asarray(b, dtype=np.float64))
 
 # %% ../nbs/40_dashboards.ipynb #c040
@@ -711,7 +711,6 @@ class SweepDashboard(Dashboard):
                  dls=None,               # `DataLoaders` (train for KD, val/test for accuracy)
                  out_dir:str|Path|None=None, # finished runs (default: the user cache dir)
                  device=None, auto:bool=False):
-        from weightnb.core import cache_dir
         super().__init__(device, auto)
         self.target, self.dls = copy.deepcopy(target).cpu().eval(), dls
         self.out_dir = Path(out_dir) if out_dir is not None else cache_dir('sweeps')

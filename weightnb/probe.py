@@ -8,7 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+import pandas as pd
+from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
+from sklearn.preprocessing import StandardScaler
 
 from .core import ConfigError, ShapeMismatchError
 
@@ -62,9 +65,6 @@ def linear_probe(X_train:np.ndarray, y_train:np.ndarray, # training features (n 
                  alphas:Sequence[float]=tuple(np.logspace(-4, 5, 19)), # lambda grid
                 )->dict:                                 # r2 (test), val_r2, alpha
     "Ridge regression with lambda chosen on validation; R^2 on the test split."
-    from sklearn.linear_model import Ridge
-    from sklearn.metrics import r2_score
-    from sklearn.preprocessing import StandardScaler
     Xs = [np.asarray(X, dtype=np.float64) for X in (X_train, X_val, X_test)]
     ys = [np.asarray(y, dtype=np.float64).reshape(-1) for y in (y_train, y_val, y_test)]
     for X, y, s in zip(Xs, ys, ('train', 'val', 'test')):
@@ -94,7 +94,6 @@ def probe_zoo(zoo,                                   # a `weightnb.zoo.Zoo` spli
               epochs:Sequence[int]|None=None,        # checkpoints used (None: all)
              )->'pd.DataFrame':                      # one row per feature maker, one R^2 column per target
     "Test R^2 of a validated ridge probe for every (feature maker, target) pair."
-    import pandas as pd
     data = {s: zoo_checkpoints(zoo, s, epochs) for s in ('train', 'val', 'test')}
     rows = []
     for name, fn in features.items():

@@ -4,7 +4,7 @@
 
 # %% ../nbs/36_sampling.ipynb #c003
 from __future__ import annotations
-import copy, math
+import copy
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np

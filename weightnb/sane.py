@@ -15,7 +15,13 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 
 from .core import ConfigError, CheckpointError, ShapeMismatchError, resolve_device, atomic_path, state_dict_of
-from .tokens import Tokens, tokenize, Standardizer, entry_keys, halo_chunks, stitch
+from .tokens import Tokens, tokenize, Standardizer, halo_chunks, stitch
+from .rebasin import permutation_spec, random_permutation, apply_permutation
+from .tokens import detokenize
+from .probe import zoo_checkpoints
+from safetensors import safe_open
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['Block', 'PositionEmbedding', 'SANE', 'masked_mse', 'nt_xent', 'permutation_gathers', 'TokenSet', 'token_set',
@@ -123,8 +129,6 @@ def permutation_gathers(template:Tokens,  # tokenised model giving the layout
                         generator:torch.Generator|None=None,
                        )->Tensor:         # n x (N * d_t) long: flat source index of every token entry
     "Token-entry gathers of `n` random function-preserving permutations (padding entries map to themselves)."
-    from weightnb.rebasin import random_permutation, apply_permutation
-    from weightnb.tokens import detokenize
     flat = torch.arange(template.tokens.numel(), dtype=torch.float64).reshape(template.tokens.shape)
     wide = replace(template, tokens=flat, layers=[replace(L, dtypes=[torch.float64] * len(L.keys)) for L in template.layers])
     ids = detokenize(wide)                                 # every weight holds its own flat token-entry index (exact in float64)
@@ -233,11 +237,9 @@ def sane_step(sane:SANE, ts:TokenSet, idx:Tensor, cfg:SANEConfig, gathers:Tensor
 
 # %% ../nbs/33_sane.ipynb #c027
 def _zoo_state_dicts(zoo, split:str, epochs)->list[dict]:
-    from weightnb.probe import zoo_checkpoints
     return zoo_checkpoints(zoo, split, epochs)[0]
 
 def _save_sane(path, sane:SANE, cfg:SANEConfig, extra:dict|None=None):
-    from safetensors.torch import save_file
     sd = {f'model.{k}': v.detach().cpu().contiguous() for k, v in sane.state_dict().items()}
     if sane.standardizer is not None: sd |= {f'standardizer.{k}': v.cpu() for k, v in sane.standardizer.state_dict().items()}
     meta = dict(config=json.dumps(asdict(cfg)), hparams=json.dumps(sane.hparams), std_keys=json.dumps(getattr(sane.standardizer, 'keys', None)),
@@ -246,7 +248,6 @@ def _save_sane(path, sane:SANE, cfg:SANEConfig, extra:dict|None=None):
 
 def load_sane(path:str|Path, device='cpu')->SANE:
     "A trained SANE (with its config and standardizer) from a `.safetensors` file written by `train_sane`."
-    from safetensors import safe_open
     try:
         with safe_open(str(path), 'pt', device='cpu') as f: meta = f.metadata(); sd = {k: f.get_tensor(k) for k in f.keys()}
         cfg = SANEConfig(**json.loads(meta['config']))
@@ -254,6 +255,21 @@ def load_sane(path:str|Path, device='cpu')->SANE:
     sane = build_sane(cfg); sane.load_state_dict({k[6:]: v for k, v in sd.items() if k.startswith('model.')}); sane.config = cfg
     if 'standardizer.mean' in sd: sane.standardizer = Standardizer(sd['standardizer.mean'], sd['standardizer.std'], json.loads(meta['std_keys']))
     return sane.to(resolve_device(device)).eval()
+
+# %% ../nbs/33_sane.ipynb #c028p
+def _sane_data(zoo, cfg:SANEConfig, model:nn.Module|None):
+    "Token sets of the training and validation checkpoints, and the permutation gathers for the contrastive views."
+    if isinstance(zoo, Mapping): tr, va = list(zoo['train']), list(zoo['val'])
+    else: tr, va = _zoo_state_dicts(zoo, 'train', cfg.zoo_epochs), _zoo_state_dicts(zoo, 'val', cfg.zoo_epochs)
+    if model is None and not isinstance(zoo, Mapping): model = zoo[0].model()
+    if not tr or not va: raise ConfigError(f"train_sane needs training and validation checkpoints, got {len(tr)} and {len(va)}.")
+    train = token_set(tr, cfg.token_size, None, cfg.ignore_bn); val = token_set(va, cfg.token_size, train.standardizer, cfg.ignore_bn)
+    gathers = None
+    if cfg.n_perm > 0:
+        if model is None: raise ConfigError("Permutation views need the architecture: pass model=.")
+        gathers = permutation_gathers(train.template, permutation_spec(model), cfg.n_perm, torch.Generator().manual_seed(cfg.seed))
+    return train, val, gathers
+
 
 # %% ../nbs/33_sane.ipynb #c028
 def train_sane(zoo,                           # an (aligned) `weightnb.zoo.Zoo`, or {'train': [state dicts], 'val': [...]}
@@ -264,18 +280,8 @@ def train_sane(zoo,                           # an (aligned) `weightnb.zoo.Zoo`,
                on_epoch:Callable|None=None,   # called as on_epoch(epoch, row) after each epoch's checkpoint is written
               )->tuple[SANE, list[dict]]:     # the best SANE (by validation loss) and the per-epoch history
     "Train SANE on a zoo: AdamW, OneCycle, AMP on CUDA, validation, best checkpoint, resumable."
-    from tqdm.auto import tqdm
-    from weightnb.rebasin import permutation_spec
     device = resolve_device(device)
-    if isinstance(zoo, Mapping): tr, va = list(zoo['train']), list(zoo['val'])
-    else: tr, va = _zoo_state_dicts(zoo, 'train', cfg.zoo_epochs), _zoo_state_dicts(zoo, 'val', cfg.zoo_epochs)
-    if model is None and not isinstance(zoo, Mapping): model = zoo[0].model()
-    if not tr or not va: raise ConfigError(f"train_sane needs training and validation checkpoints, got {len(tr)} and {len(va)}.")
-    train = token_set(tr, cfg.token_size, None, cfg.ignore_bn); val = token_set(va, cfg.token_size, train.standardizer, cfg.ignore_bn)
-    gathers = None
-    if cfg.n_perm > 0:
-        if model is None: raise ConfigError("Permutation views need the architecture: pass model=.")
-        gathers = permutation_gathers(train.template, permutation_spec(model), cfg.n_perm, torch.Generator().manual_seed(cfg.seed))
+    train, val, gathers = _sane_data(zoo, cfg, model)
     torch.manual_seed(cfg.seed); sane = build_sane(cfg).to(device); sane.standardizer, sane.config = train.standardizer, cfg
     steps = math.ceil(len(train) * cfg.windows_per_model / cfg.batch_size)
     opt = torch.optim.AdamW(sane.parameters(), lr=cfg.lr, weight_decay=cfg.wd)
@@ -344,6 +350,7 @@ def _prep(sane:SANE, models, standardizer:Standardizer|None):
     if st is not None: seqs = [st.transform(s) for s in seqs]
     return seqs
 
+# %% ../nbs/33_sane.ipynb #c033b
 @torch.no_grad()
 def embed(sane:SANE,                     # a trained SANE
           state_dict,                    # a state dict / model / `Tokens`, or a list of them (one architecture)
@@ -363,6 +370,7 @@ def embed(sane:SANE,                     # a trained SANE
     sane.train(was)
     return z[0] if single else z
 
+# %% ../nbs/33_sane.ipynb #c033d
 def model_embedding(z:Tensor)->Tensor:
     "Centre of gravity of token latents: mean over the token axis (... x N x d_z -> ... x d_z)."
     return z.mean(-2)
@@ -392,7 +400,6 @@ def reconstruct(sane:SANE, z:Tensor,      # N x d_z latents of one model
                 standardizer:Standardizer|None=None, # default: the SANE's
                 **kw)->dict[str, Tensor]:
     "State dict decoded from token latents: decode, de-standardise, detokenize (untokenised tensors from `template`)."
-    from weightnb.tokens import detokenize
     tok = decode_tokens(sane, z, template.positions, **kw).cpu().to(template.tokens.dtype) * template.mask
     st = standardizer or sane.standardizer
     t = template.with_tokens(tok)

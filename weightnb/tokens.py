@@ -4,7 +4,7 @@
 
 # %% ../nbs/32_tokens.ipynb #c003
 from __future__ import annotations
-import functools, math
+import functools
 from dataclasses import dataclass, field, replace
 from collections.abc import Mapping, Sequence
 
