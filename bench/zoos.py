@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 
 from weightnb.zoo import ZooSpec, generate_zoo, Zoo
+from weightnb.rebasin import align_zoo
+from _common import command, write_results
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / 'results' / 'zoos.md'
@@ -49,7 +51,6 @@ def build(name:str, spec:ZooSpec, n:int, minutes:float|None):
 
 def align(zoo:Zoo, out:Path):
     "Align every member to the first member (recomputed only when the aligned copy is missing or incomplete)."
-    from weightnb.rebasin import align_zoo
     dst = out.with_name(out.name + '_aligned')
     if dst.exists() and len(Zoo(dst)) == len(zoo): return
     if dst.exists(): shutil.rmtree(dst)
@@ -91,8 +92,7 @@ def section(name:str, n_target:int)->list[str]:
 
 def report(quick:bool):
     specs = zoo_specs(quick)
-    lines = ['# SANE zoos', '', f'Written by `bench/zoos.py{" --quick" if quick else ""}` at '
-             f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, shared 2-core CPU machine (no GPU), one torch thread, '
+    lines = [f'Written at {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, shared 2-core CPU machine (no GPU), one torch thread, '
              'executor `local`. Zoo folders are git-ignored; regenerate them with the same command (deterministic from the spec seeds).', '',
              '## What was scaled down and why', '',
              'The issue asks for >= 300 zoo_cnn_small models x >= 15 epochs on the full Fashion-MNIST training set. Costed here '
@@ -108,7 +108,7 @@ def report(quick:bool):
              '--n-models 60` uses exactly those 60, aligned into their own folder. Rerunning `bench/zoos.py` continues the zoo to 300 '
              '(finished models are skipped).', '']
     for name, (_, n) in specs.items(): lines += section(name, n)
-    RESULTS.write_text('\n'.join(lines)); print('\n'.join(lines))
+    write_results(RESULTS, 'SANE zoos', command(), lines, sources='the zoo folders bench/results/_zoo_sane_* (git-ignored)')
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
