@@ -32,12 +32,12 @@ __all__ = ['DemoConfig', 'Section', 'predictor_section', 'spectral_section', 'la
 # %% ../nbs/91_report.ipynb #c005
 @dataclass
 class DemoConfig:
-    "Inputs and budgets of `weightnb demo` (the defaults fit about 15 minutes on 2 CPU cores)."
+    "Inputs and budgets of `weightnb demo` (default: about 5 minutes on 2 CPU cores; `quick()`: under 2)."
     model:str = 'bench/results/resnet20_fashion_mnist.safetensors' # reference network written by `save_model`
     zoo:str = 'bench/results/zoo_fmnist_small.safetensors'          # model zoo: packed file or folder
     dataset:str = 'fashion-mnist'       # the data both were trained on
     hidden:int = 140                    # predictor width (compression ratio ≈ 0.35 on ResNet-20)
-    recon_steps:int = 3000              # reconstruction steps (recon-only, and phase 1 of decoupled)
+    recon_steps:int = 10000             # reconstruction steps (recon-only, and phase 1 of decoupled)
     kd_steps:int = 150                  # decoupled phase 2: KD-only steps on training images
     n_train:int = 5000                  # training images feeding the KD batches
     n_val:int = 1000                    # validation images: checkpoint choice and sweeps
@@ -50,8 +50,8 @@ class DemoConfig:
 
     @classmethod
     def quick(cls, **kwargs)->DemoConfig:
-        "The 3-minute version: shorter predictor training, fewer images and sweep points."
-        return cls(**{**dict(recon_steps=400, kd_steps=20, n_train=1000, n_val=300, n_test=500, d0s=(1., 4.),
+        "The short version: 2,500 reconstruction steps, fewer images and sweep points."
+        return cls(**{**dict(recon_steps=2500, kd_steps=100, n_train=2000, n_val=500, n_test=1000, d0s=(1., 4.),
                              factors=(0.75,), n_alphas=6, zoo_pairs=2), **kwargs})
 
     def __post_init__(self):
