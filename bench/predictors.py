@@ -21,7 +21,7 @@ import torch
 from _common import (environment_line, bench_parser, parse, RunCache, read_json, write_results, mean_sd, sd_note, md_table, plot_xy, rel,
                      resolve_device, fashion_target, trained_predictor, load_predictor, recon_then_decoupled, slim_result)
 from weightnb import predictors as P
-from weightnb.core import seed_everything
+from weightnb.core import seed_everything, ConfigError
 from weightnb.data import dataloaders, random_crop_flip
 from weightnb.models import resnet20, resnet56, save_model, load_model
 from weightnb.train import fit, evaluate
@@ -29,10 +29,10 @@ from weightnb.train import fit, evaluate
 SECTIONS = ('t2', 'nern', 't5', 't8', 't1', 'fig1', 't3')
 PROFILES = {
     # digits target trained here; shows the mechanics in minutes
-    'quick': dict(data='digits', steps=150, nern_steps=150, phase2_steps=40, batch_size=4096, eval_every=50,
+    'quick': dict(data='digits', layers='all', steps=150, nern_steps=150, phase2_steps=40, batch_size=4096, eval_every=50,
                   t2_hidden=[64], t1_hidden=160, h3=64, seeds=[0], rounds=2, fig1=[32, 64, 160], teacher56_epochs=2),
     # the issue's protocol: 3 seeds, 2,500 steps (~350 NeRN epochs of ResNet-20 kernels)
-    'full': dict(data='fashion-mnist', steps=2500, nern_steps=2500, phase2_steps=150, batch_size=4096, eval_every=250,
+    'full': dict(data='fashion-mnist', layers='no_stem', steps=2500, nern_steps=2500, phase2_steps=150, batch_size=4096, eval_every=250,
                  t2_hidden=[120, 140, 180], t1_hidden=300, h3=140, seeds=[0, 1, 2], rounds=5,
                  fig1=[60, 120, 140, 180, 300, 510], teacher56_epochs=15),
 }
@@ -41,6 +41,23 @@ PAPER = dict(original=91.69, t2={120: (75.75, 87.99, 90.75), 140: (85.64, 89.67,
              t1_round1=91.79, t5=dict(original_int8=91.38, nern=89.67, decoupled=91.34, nern_int8=77.96, decoupled_int8=89.34),
              t8=(85.64, 87.25), t3=dict(target=71.37, teacher=73.60, without=70.84, with_=72.06))
 COLLAPSE = 0.11   # a phase 2 "collapsed" when every validation score it recorded is at most 11 % (chance is 10 %)
+LEGACY_LAYERS = 'no_stem'   # runs stored before `layers` entered the config predicted every conv but the stem
+
+
+class Cache(RunCache):
+    "`RunCache` whose runs stored without `layers` in their config are read as `layers='no_stem'`; a cached run is reused only when its `layers` matches."
+    def get(self, key, default=None):
+        r = super().get(key, default)
+        if isinstance(r, dict): r.setdefault('config', {}).setdefault('layers', LEGACY_LAYERS)
+        return r
+    def run(self, key, fn, config=None):
+        if config is not None and key in self:
+            r = self.get(key)
+            if r['config']['layers'] != config.get('layers'):
+                raise ConfigError(f"{self.path(key)} predicted layers={r['config']['layers']!r}, this run asks for "
+                                  f"layers={config.get('layers')!r}; delete it or choose another --out")
+            if set(r['config']) == {'layers'}: return r   # stored before configs were recorded: only `layers` can be checked
+        return super().run(key, fn, config)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -116,7 +133,7 @@ def run_all(cache:RunCache, profile:str, sections=SECTIONS, hidden=None, seeds=N
     cache.folder.mkdir(parents=True, exist_ok=True); c = dict(PROFILES[profile])
     if seeds: c['seeds'] = seeds
     target, dls = quick_target(cache.folder, device) if c['data'] == 'digits' else fashion_target(device)
-    cfg = dict(batch_size=c['batch_size'], eval_every=c['eval_every'])
+    cfg = dict(batch_size=c['batch_size'], eval_every=c['eval_every'], layers=c['layers'])   # layers: see PROFILES
     def orig():
         return dict(val_acc=evaluate(target, dls.val)['acc'], test_acc=evaluate(target, dls.test)['acc'],
                     n_val=len(dls.val.dataset), n_test=len(dls.test.dataset), profile=c, **P._robustness_metrics(target, dls.test))
@@ -127,6 +144,8 @@ def run_all(cache:RunCache, profile:str, sections=SECTIONS, hidden=None, seeds=N
         for s in c['seeds']: recon_then_decoupled(cache, target, dls, h, s, c['steps'], c['phase2_steps'], cfg)
     for h in t2_hidden if 'nern' in sections else []:
         for s in c['seeds']:
+            if f'nern_h{h}_s{s}' in cache and set(cache.get(f'nern_h{h}_s{s}')['config']) == {'layers'}:
+                print(f'nern_h{h}_s{s}: kept as the pre-issue-16 NeRN variant; faithful NeRN runs are bench/predictors_long.py'); continue
             trained_predictor(cache, f'nern_h{h}_s{s}', lambda: P.train_predictor(target, h, 'nern', dls, steps=c['nern_steps'], seed=s, **cfg),
                               dict(mode='nern', hidden=h, seed=s, steps=c['nern_steps'], **cfg))
     h3, s0 = c['h3'], c['seeds'][0]
@@ -139,28 +158,31 @@ def run_all(cache:RunCache, profile:str, sections=SECTIONS, hidden=None, seeds=N
             if not (cache.folder / f'{mode}_h{h3}_s{s0}.predictor.safetensors').exists():
                 print(f'Table 5: no {mode} predictor weights, row skipped'); continue
             pred = load_predictor(cache, f'{mode}_h{h3}_s{s0}', h3)
-            r[mode] = dict(acc=acc(P.PredictedModel(target, pred).materialize()), bytes=P.quantize_predictor(pred).fp32_bytes)
+            r[mode] = dict(acc=acc(P.PredictedModel(target, pred, c['layers']).materialize()), bytes=P.quantize_predictor(pred).fp32_bytes)
             for per_channel, tag in ((True, 'int8'), (False, 'int8_per_tensor')):
                 qp = P.quantize_predictor(pred, per_channel)
-                r[f'{mode}_{tag}'] = dict(acc=acc(P.PredictedModel(target, qp.module).materialize()), bytes=qp.size_bytes)
+                r[f'{mode}_{tag}'] = dict(acc=acc(P.PredictedModel(target, qp.module, c['layers']).materialize()), bytes=qp.size_bytes)
         return r
-    if 't5' in sections: cache.run(f't5_int8_h{h3}', int8)
+    if 't5' in sections: cache.run(f't5_int8_h{h3}', int8, dict(hidden=h3, seed=s0, layers=c['layers']))
     for s in c['seeds'] if 't8' in sections else []:   # Table 8: data-free phase 2 (noise inputs U[-1, 1])
         trained_predictor(cache, f'noise_h{h3}_s{s}', lambda: P.train_predictor(
             target, h3, 'decoupled', dls, steps=0, phase2_steps=c['phase2_steps'], inputs='noise', seed=s,
-            predictor=load_predictor(cache, f'recon_h{h3}_s{s}', h3), **cfg))
+            predictor=load_predictor(cache, f'recon_h{h3}_s{s}', h3), **cfg),
+            dict(mode='decoupled', inputs='noise', hidden=h3, seed=s, phase2_steps=c['phase2_steps'], **cfg))
     if 't1' in sections:   # Table 1 + Figure 3(b): progressive rounds with a large predictor (CR > 1)
         cache.run(f't1_progressive_h{c["t1_hidden"]}', lambda: dict(rounds=P.progressive(
-            target, c['t1_hidden'], c['rounds'], c['seeds'], dls, robustness=True, steps=c['steps'], **cfg).rounds))
+            target, c['t1_hidden'], c['rounds'], c['seeds'], dls, robustness=True, steps=c['steps'], **cfg).rounds),
+            dict(hidden=c['t1_hidden'], rounds=c['rounds'], seeds=c['seeds'], steps=c['steps'], **cfg))
     for h in c['fig1'] if 'fig1' in sections else []:   # Figure 1: recon-only accuracy vs hidden size
-        trained_predictor(cache, f'recon_h{h}_s{s0}', lambda: P.train_predictor(target, h, 'recon', dls, steps=c['steps'], seed=s0, **cfg))
+        trained_predictor(cache, f'recon_h{h}_s{s0}', lambda: P.train_predictor(target, h, 'recon', dls, steps=c['steps'], seed=s0, **cfg),
+                          dict(hidden=h, seed=s0, steps=c['steps'], **cfg, mode='recon'))
     if c['teacher56_epochs'] and 't3' in sections:   # Table 3: a ResNet-56 teacher in phase 2
         def strong():
             t = teacher56(cache.folder, dls, c['teacher56_epochs'], device)
             rs = [P.train_predictor(target, h3, 'decoupled', dls, steps=0, phase2_steps=c['phase2_steps'], teacher=t, seed=s,
                                     predictor=load_predictor(cache, f'recon_h{h3}_s{s}', h3), **cfg) for s in c['seeds']]
             return dict(teacher_test_acc=evaluate(t, dls.test)['acc'], runs=[slim_result(r) for r in rs])
-        cache.run(f't3_teacher56_h{h3}', strong)
+        cache.run(f't3_teacher56_h{h3}', strong, dict(hidden=h3, seeds=c['seeds'], teacher_epochs=c['teacher56_epochs'], **cfg))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -250,7 +272,7 @@ def _last_two_scores(r:dict):
 def render_long(out:Path, F:dict, c:dict, orig:dict)->list[str]:
     folder = out / 'predictors' / 'recon_long'
     if not folder.exists(): return []
-    L_ = RunCache(folder).all()
+    L_ = Cache(folder).all()
     rows, stats = [], {}
     for h in c['t2_hidden']:
         for steps in sorted({int(k.split('_steps')[1].split('_')[0]) for k in L_ if k.startswith(f'recon_h{h}_steps')}):
@@ -435,11 +457,19 @@ def render_t3(F:dict, c:dict, orig:dict)->list[str]:
             f"- The teacher is {100*margin:.2f} points above the target; paired change {100*_mean(diff):+.2f} points over {len(diff)} seeds.", '']
 
 
+def layers_sentence(F:dict)->str:
+    "Which conv layers the runs in `F` predicted (their CRs are those of these layers)."
+    ls = sorted({r['config']['layers'] for k, r in F.items() if k != 'original'})
+    what = {'no_stem': 'every conv but the stem (`layers=\'no_stem\'`; runs whose JSON predates the recorded config are read as this)',
+            'all': 'every conv, the stem included (`layers=\'all\'`)'}
+    return 'Predicted layers: ' + '; '.join(what.get(x, f'`layers={x!r}`') for x in ls) + '; every CR is that of the layers predicted.'
+
+
 def render(out:Path, profile:str, cmd:str)->Path:
     "Rebuild `<out>/predictors.md` (full profile) or `<out>/predictors_<profile>.md` from the JSON on disk."
     c = PROFILES[profile]; base = out / 'predictors'
-    F = RunCache(base / profile).all()
-    old = RunCache(base / 'full_phase2_lr5e-3').all() if profile == 'full' else {}
+    F = Cache(base / profile).all()
+    old = Cache(base / 'full_phase2_lr5e-3').all() if profile == 'full' else {}
     perf = read_json(base / 'perf.json') if (base / 'perf.json').exists() else None
     name = 'predictors' if profile == 'full' else f'predictors_{profile}'
     orig = F.get('original')
@@ -456,7 +486,7 @@ def render(out:Path, profile:str, cmd:str)->Path:
               f"{c['batch_size']:,}, validation every {c['eval_every']} steps; decoupled phase 2 = {c['phase2_steps']} KD-only steps at "
               'lr 5e-4, validated at its end and kept only if it beats phase 1 on validation. Original: FGSM '
               f"{orig.get('fgsm_acc', float('nan'))*100:.2f} %, I-FGSM {orig.get('ifgsm_acc', float('nan'))*100:.2f} %, OOD {orig.get('ood_acc', float('nan'))*100:.2f} % "
-              '(one model, ε = 8/255).', '',
+              '(one model, ε = 8/255). ' + layers_sentence(F), '',
               *(['Runs predating the bench skeleton carry no environment stamp; their JSON\'s `wall_s` is the only record of how long '
                  'they ran (per the commit that added them, the Table-2 recon-only and NeRN runs ran on an NVIDIA H100, the rest on the '
                  'shared 2-core CPU, one torch thread).'] if any(isinstance(v, dict) and 'env' not in v for v in F.values()) else
@@ -485,7 +515,7 @@ def main(argv=None):
     if not a.render_only:
         device = str(resolve_device(a.device))
         if not a.no_perf: RunCache(base, command=a.command).run('perf', lambda: perf_checks(a.perf_steps))
-        run_all(RunCache(base / profile, device, a.command), profile, a.sections.split(','),
+        run_all(Cache(base / profile, device, a.command), profile, a.sections.split(','),
                 [int(h) for h in a.hidden.split(',')] if a.hidden else None, a.seeds, device)
     render(a.out, profile, a.command)
 

@@ -14,6 +14,7 @@ from _common import (bench_parser, parse, RunCache, read_json, write_results, md
 from weightnb import predictors as P
 
 HIDDEN, SEED, LR = 140, 0, 5e-4
+LAYERS = 'no_stem'   # the layers recon_h140_s0 of the full profile was trained on (its JSON predates the recorded config)
 
 
 def run(out:Path, steps:int, eval_every:int, device:str, cmd:str)->Path:
@@ -23,9 +24,9 @@ def run(out:Path, steps:int, eval_every:int, device:str, cmd:str)->Path:
     pred = load_predictor(RunCache(RESULTS / 'predictors' / 'full'), f'recon_h{HIDDEN}_s{SEED}', HIDDEN)
     def train():
         r = P.train_predictor(target, HIDDEN, 'decoupled', dls, steps=0, phase2_steps=steps, phase2_lr=LR, inputs='noise', seed=SEED,
-                              predictor=pred, batch_size=4096, eval_every=eval_every)
+                              predictor=pred, batch_size=4096, eval_every=eval_every, layers=LAYERS)
         return dict(steps=steps, lr=LR, metrics=r.metrics, scores=[(h['step'], h['score']) for h in r.history if 'score' in h])
-    RunCache(path.parent, device, cmd).run(path.stem, train)
+    RunCache(path.parent, device, cmd).run(path.stem, train, dict(hidden=HIDDEN, seed=SEED, steps=steps, lr=LR, layers=LAYERS))
     return path
 
 
@@ -33,7 +34,9 @@ def render(out:Path, cmd:str):
     path = out / 'predictors' / f'noise_long_h{HIDDEN}_s{SEED}.json'
     r = read_json(path, 'the long noise phase 2'); m = r['metrics']
     L = [f"Decoupled phase 2 on U[−1, 1] noise inputs for {r['steps']} steps (lr {r['lr']:g}, kernel batch 4,096, KD batch 128) from "
-         f"the recon-only predictor `recon_h{HIDDEN}_s{SEED}` of the full profile; one seed, so no ± ; {r['wall_s']:.0f} s wall time.", '',
+         f"the recon-only predictor `recon_h{HIDDEN}_s{SEED}` of the full profile; one seed, so no ± ; {r['wall_s']:.0f} s wall time. "
+         f"Predicted layers: every conv but the stem (`layers={r.get('config', {}).get('layers', LAYERS)!r}`; a JSON without a config is "
+         "read as this, the layers of that predictor).", '',
          *md_table([['phase 1 (recon-only)', 0, f"{m['phase1']['val_acc']*100:.2f}"]] +
                    [['noise phase 2', step, f'{v*100:.2f}'] for step, v in r['scores']], ['model', 'noise KD steps', 'validation acc']), '',
          f"Test accuracy of the kept checkpoint: {m['phase1']['test_acc']*100:.2f} % (phase 1) → {m['phase2']['test_acc']*100:.2f} % "
