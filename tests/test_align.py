@@ -142,3 +142,52 @@ def test_feature_backbone_cache_is_safetensors(tmp_path, monkeypatch):
     for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()): assert torch.equal(v, w), k
     enc = DatasetEncoder(a)
     torch.testing.assert_close(enc.encode_classes('digits', [2, 5]), enc.encode(class_subset(load_dataset('digits'), [2, 5])), atol=1e-4, rtol=0)
+
+
+def _fitted_aligner(enc, sds, d, losses, dataset_encoder=None):
+    al = Aligner(d.shape[1], enc.encode(sds[:1]).shape[1], ResultsEncoder.from_losses(losses, 4, 4), hidden=(16,),
+                 weight_encoder=enc, dataset_encoder=dataset_encoder)
+    al.fit(enc.encode(sds), d, losses, epochs=2, batch_size=8); return al
+
+
+@pytest.mark.parametrize('kind', ['pca', 'wae', 'sane'])
+def test_save_load_aligner_round_trip(tmp_path, kind):
+    from weightnb.align import save_aligner, load_aligner, AlignerFileError, SANEEncoder, FeatureNet
+    from weightnb.sane import SANEConfig
+    from weightnb.core import CheckpointError
+    sds, lay, base = population(16)
+    if kind == 'pca': enc = PCAAutoencoder(latent_dim=4, n_components=3, hidden=(8,), epochs=3, model=base).fit(sds)
+    elif kind == 'wae': enc = WeightAutoencoder(base, latent_dim=4, hidden=(8,), epochs=3).fit(sds)
+    else: enc = SANEEncoder(base, SANEConfig(token_size=32, d_model=16, n_heads=2, n_layers=1, latent_dim=4, window=8, halo=2, epochs=1,
+                                              windows_per_model=1, batch_size=8, n_perm=4)).fit(sds)
+    fenc = DatasetEncoder(FeatureNet(1, 10, 8).eval()); fenc._cache[('toy', 'train')] = torch.randn(10, 8)
+    d, losses = torch.randn(16, 24), torch.rand(16)
+    al = _fitted_aligner(enc, sds, d, losses, fenc)
+    save_aligner(tmp_path / 'a', al, metadata=dict(zoo='toy'))
+    al2 = load_aligner(tmp_path / 'a')
+    assert al2.metadata == dict(zoo='toy') and len(al2.history) == 2 and type(al2.weight_encoder) is type(enc)
+    torch.testing.assert_close(al2.weight_encoder.encode(sds[:3]), enc.encode(sds[:3]))
+    a = conditional_sample(al, d[0], 0.4, n=2, noise=0.5); b = conditional_sample(al2, d[0], 0.4, n=2, noise=0.5)
+    for ma, mb in zip(a, b):
+        for (k, v), w in zip(ma.state_dict().items(), mb.state_dict().values()): torch.testing.assert_close(v, w, msg=k)
+    torch.testing.assert_close(al2.dataset_encoder.encode_classes('toy', [1, 3]), fenc.encode_classes('toy', [1, 3]))
+    assert issubclass(AlignerFileError, CheckpointError)
+
+
+def test_load_aligner_refuses_missing_corrupt_and_mismatched_files(tmp_path):
+    from weightnb.align import save_aligner, load_aligner, AlignerFileError
+    sds, lay, base = population(12)
+    enc = WeightAutoencoder(base, latent_dim=3, hidden=(8,), epochs=2).fit(sds)
+    d, losses = torch.randn(12, 5), torch.rand(12)
+    save_aligner(tmp_path / 'a', _fitted_aligner(enc, sds, d, losses)); save_aligner(tmp_path / 'b', _fitted_aligner(enc, sds, d * 2, losses))
+    assert load_aligner(tmp_path / 'a').dataset_encoder is None
+    with pytest.raises(AlignerFileError, match='missing'): load_aligner(tmp_path / 'nowhere')
+    (tmp_path / 'b' / 'aligner.safetensors').replace(tmp_path / 'a' / 'aligner.safetensors')      # files of two saves
+    with pytest.raises(AlignerFileError, match='checksum'): load_aligner(tmp_path / 'a')
+    (tmp_path / 'a' / 'aligner.json').write_text('{not json')
+    with pytest.raises(AlignerFileError, match='JSON'): load_aligner(tmp_path / 'a')
+    save_aligner(tmp_path / 'c', _fitted_aligner(enc, sds, d, losses))
+    cfg = json.loads((tmp_path / 'c' / 'aligner.json').read_text()); cfg['aligner']['latent_dim'] = 7    # config and tensors disagree
+    (tmp_path / 'c' / 'aligner.json').write_text(json.dumps(cfg))
+    with pytest.raises(AlignerFileError, match='consistent'): load_aligner(tmp_path / 'c')
+    with pytest.raises(NotFittedError): save_aligner(tmp_path / 'd', Aligner(5, 3, ResultsEncoder.from_losses(losses), weight_encoder=WeightAutoencoder(base)))

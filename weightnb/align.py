@@ -3,6 +3,8 @@
 # %% ../nbs/35_align.ipynb #d21e8382
 from __future__ import annotations
 import copy, hashlib, json
+from dataclasses import asdict
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Callable, Sequence
 from collections.abc import Mapping
@@ -12,13 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .core import (WeightnbError, ConfigError, resolve_device, seed_everything, state_dict_of, save_weights, load_weights, cache_dir,
+from .core import (WeightnbError, ConfigError, CheckpointError, write_text_atomic, read_json, resolve_device, seed_everything, state_dict_of, save_weights, load_weights, cache_dir,
                            module_device, load_state_dict_checked)
 from .data import load_dataset, make_loader, ImageTensors
 from .train import fit, reestimate_bn
 from .rebasin import permutation_spec, weight_matching, apply_permutation
 from .tokens import tokenize
-from .sane import SANEConfig, train_sane, embed, reconstruct
+from .sane import SANEConfig, train_sane, embed, reconstruct, build_sane
+from .tokens import Standardizer
+from .models import create_model
 from .zoo import Zoo
 from sklearn.decomposition import IncrementalPCA
 from torch.func import functional_call, vmap
@@ -28,7 +32,7 @@ __all__ = ['NotFittedError', 'WeightLayout', 'as_state_dicts', 'mlp', 'MLPAutoen
            'pca_modes', 'PCAAutoencoder', 'functional_logits', 'WeightAutoencoder', 'SANEEncoder', 'FeatureNet',
            'pixels', 'feature_backbone', 'clip_backbone', 'DatasetEncoder', 'ResultsEncoder', 'nt_xent', 'Aligner',
            'conditional_sample', 'output_agreement', 'reconstruction_fidelity', 'retrieval_topk', 'similarity_matrix',
-           'zoo_triplets', 'weight_embedding']
+           'zoo_triplets', 'weight_embedding', 'AlignerFileError', 'save_aligner', 'load_aligner']
 
 # %% ../nbs/35_align.ipynb #95a8a35c
 class NotFittedError(WeightnbError, RuntimeError):
@@ -171,7 +175,7 @@ class PCAAutoencoder(WeightEncoder):
         for k, a, b in zip(self.layout.keys, self.layout.offsets, self.layout.offsets[1:]):
             mode, Xk = self.modes[k], X[:, a:b].double().numpy()
             if mode == 'centre': parts.append(Xk - self.means[k])
-            elif mode == 'pca': parts.append(self.pcas[k].transform(Xk))
+            elif mode == 'pca': parts.append((Xk - self.pcas[k].mean_) @ self.pcas[k].components_.T)
         return torch.from_numpy(np.concatenate(parts, 1)).float() if parts else torch.zeros(len(X), 0)
     def _weights(self, C:Tensor)->Tensor:
         C = C.detach().cpu().double().numpy(); out, j = [], 0
@@ -180,7 +184,7 @@ class PCAAutoencoder(WeightEncoder):
             if mode == 'mean': out.append(np.broadcast_to(self.means[k], (len(C), self.means[k].size))); continue
             n = self.means[k].size if mode == 'centre' else self.pcas[k].n_components_
             c = C[:, j:j + n]; j += n
-            out.append(c + self.means[k] if mode == 'centre' else self.pcas[k].inverse_transform(c))
+            out.append(c + self.means[k] if mode == 'centre' else c @ self.pcas[k].components_ + self.pcas[k].mean_)
         return torch.from_numpy(np.concatenate(out, 1)).float()
 
 # %% ../nbs/35_align.ipynb #80d6d4d7
@@ -433,6 +437,8 @@ class Aligner(nn.Module):
                  dataset_encoder:DatasetEncoder|None=None, weight_encoder:WeightEncoder|None=None):
         super().__init__()
         self.results, self.temperature, self.regression_weight = results, temperature, regression_weight
+        self.cfg = dict(d_dataset=d_dataset, latent_dim=latent_dim, hidden=list(hidden), dropout=dropout, temperature=temperature,
+                        regression_weight=regression_weight, n_bins=len(results.edges) + 1, results_dim=results.embedding.embedding_dim)
         self.mlp = mlp([d_dataset + results.embedding.embedding_dim, *hidden, latent_dim], dropout=dropout)
         self.register_buffer('z_mean', torch.zeros(latent_dim)); self.register_buffer('z_std', torch.ones(latent_dim))
         self.register_buffer('d_mean', torch.zeros(d_dataset)); self.register_buffer('d_std', torch.ones(d_dataset))
@@ -578,3 +584,121 @@ def weight_embedding(aligner:Aligner)->Callable:
         sds = zoo_triplets(weights)['state_dicts'] if isinstance(weights, Zoo) else as_state_dicts(weights)
         return aligner.standardise(aligner.weight_encoder.encode(sds)).cpu().numpy()
     return fn
+
+# %% ../nbs/35_align.ipynb #io_enc
+class AlignerFileError(CheckpointError):
+    "A saved aligner folder is missing, corrupt, or its files do not belong together."
+
+def _sub(tensors:Mapping, prefix:str)->dict:
+    "The entries of `tensors` under `prefix.`, with the prefix removed (order kept)."
+    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + '.')}
+
+def _pca_state(enc:PCAAutoencoder)->tuple[dict, dict]:
+    t = {f'template.{k}': v for k, v in enc.layout.template.items()} | {f'means.{k}': torch.from_numpy(np.asarray(v)) for k, v in enc.means.items()}
+    t |= {f'pca_mean.{k}': torch.from_numpy(p.mean_) for k, p in enc.pcas.items()} | {f'pca_comp.{k}': torch.from_numpy(p.components_) for k, p in enc.pcas.items()}
+    t |= dict(c_mean=enc.c_mean, c_std=enc.c_std) | {f'ae.{k}': v for k, v in enc.ae.state_dict().items()}
+    return t, dict(cfg=enc.cfg, modes=enc.modes)
+
+def _pca_load(t:dict, c:dict, model)->PCAAutoencoder:
+    enc = PCAAutoencoder(**c['cfg'], model=model); enc.layout = WeightLayout(_sub(t, 'template')); enc.modes = c['modes']
+    enc.means = {k: v.numpy() for k, v in _sub(t, 'means').items()}; comp = _sub(t, 'pca_comp')
+    enc.pcas = {k: SimpleNamespace(mean_=m.numpy(), components_=comp[k].numpy(), n_components_=len(comp[k])) for k, m in _sub(t, 'pca_mean').items()}
+    enc.c_mean, enc.c_std = t['c_mean'], t['c_std']
+    enc.ae = MLPAutoencoder(len(enc.c_mean), c['cfg']['latent_dim'], c['cfg']['hidden']); enc.ae.load_state_dict(_sub(t, 'ae')); enc.ae.eval()
+    return enc
+
+def _wae_state(enc:WeightAutoencoder)->tuple[dict, dict]:
+    t = {f'template.{k}': v for k, v in enc.layout.template.items()} | {f'reference.{k}': v for k, v in enc.reference.items()}
+    return t | dict(w_mean=enc.w_mean, w_std=enc.w_std) | {f'ae.{k}': v for k, v in enc.ae.state_dict().items()}, dict(cfg=enc.cfg)
+
+def _wae_load(t:dict, c:dict, model)->WeightAutoencoder:
+    if model is None: raise AlignerFileError("A WeightAutoencoder needs its architecture, but the saved aligner names none.")
+    enc = WeightAutoencoder(model, **c['cfg']); enc.layout = WeightLayout(_sub(t, 'template')); enc.reference = _sub(t, 'reference')
+    enc.w_mean, enc.w_std = t['w_mean'], t['w_std']; cf = c['cfg']
+    enc.ae = MLPAutoencoder(enc.layout.n_params, cf['latent_dim'], cf['hidden'], cf['dropout']); enc.ae.load_state_dict(_sub(t, 'ae')); enc.ae.eval()
+    return enc
+
+# %% ../nbs/35_align.ipynb #io_enc2
+def _sane_state(enc:SANEEncoder)->tuple[dict, dict]:
+    s = enc.sane; t = {f'template.{k}': v for k, v in enc.layout.template.items()} | {f'reference.{k}': v for k, v in enc.reference.items()}
+    t |= {f'sane.{k}': v for k, v in s.state_dict().items()}
+    if s.standardizer is not None: t |= {'std.mean': s.standardizer.mean, 'std.std': s.standardizer.std}
+    return t, dict(cfg=enc.cfg, config=asdict(enc.config), std_keys=None if s.standardizer is None else s.standardizer.keys)
+
+def _sane_load(t:dict, c:dict, model)->SANEEncoder:
+    cfg = SANEConfig(**c['config']); sane = build_sane(cfg); sane.load_state_dict(_sub(t, 'sane')); sane.config = cfg
+    if 'std.mean' in t: sane.standardizer = Standardizer(t['std.mean'], t['std.std'], c['std_keys'])
+    enc = SANEEncoder(model, cfg, align=c['cfg']['align'], sane=sane.eval()); enc.layout = WeightLayout(_sub(t, 'template'))
+    enc.reference = _sub(t, 'reference'); enc.template = tokenize(enc.reference, sane.token_size, cfg.ignore_bn); return enc
+
+_ENCODER_IO = {'PCAAutoencoder': (_pca_state, _pca_load), 'WeightAutoencoder': (_wae_state, _wae_load), 'SANEEncoder': (_sane_state, _sane_load)}
+
+# %% ../nbs/35_align.ipynb #io_save
+_ALIGNER_FORMAT = 1
+
+def _dataset_state(de:DatasetEncoder)->tuple[dict, dict]:
+    bb = de.backbone
+    if not isinstance(bb, FeatureNet): raise ConfigError(f"save_aligner saves FeatureNet dataset backbones only, not {type(bb).__name__}; "
+                                                         "pass dataset_encoder=None and rebuild the dataset encoder after loading.")
+    t = {f'backbone.{k}': v for k, v in bb.state_dict().items()} | {f'class_means.{i}': v for i, v in enumerate(de._cache.values())}
+    cfg = dict(in_chans=bb.body[0].in_channels, n_classes=bb.head.out_features, feature_dim=bb.head.in_features,
+               mean=bb.mean.flatten().tolist(), std=bb.std.flatten().tolist())
+    return t, dict(backbone=cfg, n_per_class=de.n_per_class, batch_size=de.batch_size, cache=[list(k) for k in de._cache])
+
+def save_aligner(path:str|Path, # a folder; `aligner.safetensors` and `aligner.json` are written into it
+                 aligner:Aligner,
+                 weight_encoder:WeightEncoder|None=None,    # default: `aligner.weight_encoder`
+                 dataset_encoder:DatasetEncoder|None=None,  # default: `aligner.dataset_encoder` (None: not saved)
+                 metadata:dict|None=None)->Path:            # JSON-able extras (e.g. the zoo's dataset and loss range)
+    "Save a fitted aligner with its weight and dataset encoders as safetensors + JSON (no pickle); returns the folder."
+    we, de = weight_encoder or aligner.weight_encoder, dataset_encoder or aligner.dataset_encoder
+    if we is None: raise ConfigError("save_aligner needs the weight encoder (aligner.weight_encoder or weight_encoder=...): samples are decoded by it.")
+    we._fitted(); name = type(we).__name__
+    if name not in _ENCODER_IO: raise ConfigError(f"Cannot save a {name}; save_aligner knows {', '.join(_ENCODER_IO)}.")
+    wt, wc = _ENCODER_IO[name][0](we); dt, dc = _dataset_state(de) if de is not None else ({}, None)
+    tensors = {f'aligner.{k}': v for k, v in aligner.state_dict().items()} | {f'encoder.{k}': v for k, v in wt.items()} | {f'dataset.{k}': v for k, v in dt.items()}
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    save_weights(tensors, path / 'aligner.safetensors')
+    arch = dict(name=we.model.arch_name, kwargs=we.model.arch) if getattr(we.model, 'arch_name', None) else None
+    cfg = dict(format=_ALIGNER_FORMAT, aligner=aligner.cfg, history=aligner.history, encoder=dict(cls=name, **wc), arch=arch,
+               dataset_encoder=dc, metadata=metadata or {}, sha256=hashlib.sha256((path / 'aligner.safetensors').read_bytes()).hexdigest())
+    write_text_atomic(path / 'aligner.json', json.dumps(cfg, indent=1, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
+    return path
+
+# %% ../nbs/35_align.ipynb #io_load
+def _aligner_files(path:Path)->tuple[dict, dict]:
+    "The config and tensors of a saved aligner, checked to belong together."
+    js, st = path / 'aligner.json', path / 'aligner.safetensors'
+    for f in (js, st):
+        if not f.is_file(): raise AlignerFileError(f"No saved aligner at {path}: {f.name} is missing; write one with save_aligner (or `weightnb align fit`).")
+    try: cfg = read_json(js, 'aligner config')
+    except ConfigError as e: raise AlignerFileError(str(e)) from None
+    if not isinstance(cfg, dict) or cfg.get('format') != _ALIGNER_FORMAT:
+        raise AlignerFileError(f"{js} is not an aligner config of format {_ALIGNER_FORMAT}; re-save the aligner with this weightnb version.")
+    if hashlib.sha256(st.read_bytes()).hexdigest() != cfg.get('sha256'):
+        raise AlignerFileError(f"{st} does not match {js.name} (checksum differs): the folder mixes files of two saves or one is corrupt; re-save it.")
+    try: return cfg, load_weights(st)
+    except CheckpointError as e: raise AlignerFileError(str(e)) from None
+
+def load_aligner(path:str|Path, # a folder written by `save_aligner`
+                 device=None)->Aligner:
+    "The saved `Aligner`, with `.weight_encoder`, `.dataset_encoder` (or None) and `.metadata`: ready for `conditional_sample`."
+    path = Path(path); cfg, t = _aligner_files(path)
+    try:
+        a, e, arch = cfg['aligner'], cfg['encoder'], cfg['arch']
+        if e['cls'] not in _ENCODER_IO: raise AlignerFileError(f"{path} holds an unknown weight encoder {e['cls']!r}.")
+        model = create_model(arch['name'], **arch['kwargs']) if arch else None
+        we = _ENCODER_IO[e['cls']][1](_sub(t, 'encoder'), e, model); de, dc = None, cfg['dataset_encoder']
+        if dc is not None:
+            bb = FeatureNet(**dc['backbone']); load_state_dict_checked(bb, _sub(_sub(t, 'dataset'), 'backbone'), where=str(path))
+            for p in bb.parameters(): p.requires_grad_(False)
+            de = DatasetEncoder(bb.to(resolve_device(device)).eval(), dc['n_per_class'], dc['batch_size']); cm = _sub(_sub(t, 'dataset'), 'class_means')
+            de._cache = {tuple(k): cm[str(i)] for i, k in enumerate(dc['cache'])}
+        res = ResultsEncoder(torch.zeros(a['n_bins'] - 1), a['results_dim'])
+        al = Aligner(a['d_dataset'], a['latent_dim'], res, a['hidden'], a['dropout'], a['temperature'], a['regression_weight'], de, we)
+        load_state_dict_checked(al, _sub(t, 'aligner'), where=str(path / 'aligner.safetensors'))
+    except AlignerFileError: raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise AlignerFileError(f"{path} does not hold a consistent aligner ({type(err).__name__}: {err}); re-save it with save_aligner.") from None
+    al.history, al.metadata = cfg.get('history', []), cfg.get('metadata', {})
+    return al.to(resolve_device(device)).eval()
