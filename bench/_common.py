@@ -165,16 +165,22 @@ def config_key(prefix:str, config:dict, n:int=10)->str:
 
 
 class RunCache:
-    "One JSON per finished run in `folder`; a run whose JSON exists is loaded, not recomputed (resume after a stop)."
-    def __init__(self, folder:str|Path, device:str|None=None, command:str|None=None):
-        self.folder, self.device, self.command = Path(folder), device, command
+    """One JSON per finished run in `folder`; a run whose JSON exists is loaded, not recomputed (resume after a stop).
+    `legacy_config` gives config values that runs stored before the key existed had implicitly (e.g. {'layers': 'no_stem'}):
+    they are filled in on reading, and a stored run is reused only when those values match the new config."""
+    def __init__(self, folder:str|Path, device:str|None=None, command:str|None=None, legacy_config:dict|None=None):
+        self.folder, self.device, self.command, self.legacy = Path(folder), device, command, dict(legacy_config or {})
 
     def path(self, key:str)->Path: return self.folder / f'{key}.json'
     def __contains__(self, key:str)->bool: return self.path(key).exists()
     def keys(self)->list[str]: return sorted(p.stem for p in self.folder.glob('*.json'))
     def get(self, key:str, default=None):
         "The stored result of run `key`, or `default` when it has not finished."
-        return read_json(self.path(key), f'run {key}') if key in self else default
+        if key not in self: return default
+        r = read_json(self.path(key), f'run {key}')
+        if self.legacy and isinstance(r, dict):
+            for k, v in self.legacy.items(): r.setdefault('config', {}).setdefault(k, v)
+        return r
     def all(self)->dict:
         "Every finished run in the folder, by key."
         return {k: self.get(k) for k in self.keys()}
@@ -183,6 +189,11 @@ class RunCache:
         "`fn()` (a dict) unless `key` finished already; stores it with its config, wall time, command and environment."
         if key in self:
             r = self.get(key)
+            for k in self.legacy if config is not None else ():
+                if r['config'][k] != config.get(k):
+                    raise ConfigError(f'{self.path(key)} holds a run with {k}={r["config"][k]!r}, this run asks for '
+                                      f'{k}={config.get(k)!r}; delete it or choose another --out')
+            if self.legacy and set(r['config']) == set(self.legacy): return r   # stored before configs were recorded
             if config is not None and 'config' in r and json.loads(json.dumps(config, default=_default)) != r['config']:
                 raise ConfigError(f'{self.path(key)} holds a run with a different config ({r["config"]} vs {config}); '
                                   'delete it or choose another --out')
