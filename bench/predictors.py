@@ -304,7 +304,8 @@ def render_long(out:Path, F:dict, c:dict, orig:dict)->list[str]:
               f"{gap({h: at10[h]['dec'] for h in hs})}; the paper's gaps to its original are {pg(0)} (recon-only) and {pg(2)} (decoupled).",
               f"- The largest seed sd is {max(sd25):.2f} points at 2,500 steps and {max(sd10):.2f} points at 10,000 steps." if sd25 and sd10 else '',
               '- What this does **not** show: NeRN was not run at 10,000 steps, so "decoupled > NeRN > recon-only" is not tested at this '
-              'budget; and 10,000 steps was chosen after the 2,500-step test accuracies had been read, not from validation curves alone, '
+              'budget (`bench/predictors_long.py` runs the faithful NeRN beside recon-only and decoupled at one budget, every conv '
+              'predicted; its results go to `predictors_long.md`); and 10,000 steps was chosen after the 2,500-step test accuracies had been read, not from validation curves alone, '
               'so these rows are not a blind test. The direction (decoupled > recon-only) matches the paper; whether the level does '
               'cannot be judged across datasets (CIFAR-10 there, Fashion-MNIST here).',
               (f"- Validation accuracy was still rising at the last check of 10,000 steps (last validation score above the one before) "

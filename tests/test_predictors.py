@@ -370,3 +370,42 @@ def test_train_predictor_checkpoint_folder(tmp_path, digits):
     b = P.train_predictor(resnet20(10, 1), 16, 'decoupled', digits, **kw)      # both phases finished: nothing retrained
     assert [h['loss'] for h in a.history] == [h['loss'] for h in b.history]
     assert all(torch.equal(x, y) for x, y in zip(a.predictor.state_dict().values(), b.predictor.state_dict().values()))
+
+
+def _bench(name):
+    "Import bench/NAME.py (bench scripts are not a package; they import bench/_common.py as `_common`)."
+    import importlib, sys
+    from pathlib import Path
+    d = str(Path(__file__).resolve().parents[1] / 'bench')
+    if d not in sys.path: sys.path.insert(0, d)
+    return importlib.import_module(name)
+
+
+def test_bench_cache_reads_runs_without_layers_as_no_stem(tmp_path):
+    import json
+    B = _bench('predictors_long')
+    (tmp_path / 'old.json').write_text(json.dumps(dict(acc=0.5)))            # stored before configs held `layers`
+    c = B.Cache(tmp_path, command='python bench/x.py')
+    assert c.get('old')['config']['layers'] == 'no_stem'
+    assert c.run('old', lambda: dict(acc=0.9), dict(hidden=1, layers='no_stem'))['acc'] == 0.5
+    with pytest.raises(ConfigError, match="layers='no_stem'"): c.run('old', lambda: dict(acc=0.9), dict(hidden=1, layers='all'))
+    c.run('new', lambda: dict(acc=0.7), dict(hidden=1, layers='all'))
+    assert c.run('new', lambda: dict(acc=0.1), dict(hidden=1, layers='all'))['acc'] == 0.7
+    with pytest.raises(ConfigError): c.run('new', lambda: dict(acc=0.1), dict(hidden=2, layers='all'))
+
+
+def test_bench_budget_rule_uses_the_validation_spread():
+    B = _bench('predictors_long')
+    pilots = {2500: {140: [0.3, 0.5, 0.4]}, 10000: {140: [0.88, 0.87, 0.885], 120: [0.8, 0.84, 0.81]}, 20000: {140: [0.91, 0.905]}}
+    assert B.choose_budget(pilots)['chosen'] == 20000                     # h120 sd at 10,000 is 2.1 points > 2
+    assert B.choose_budget(pilots, sd_max=0.025)['chosen'] == 10000
+    assert B.choose_budget({2500: {140: [0.1, 0.9]}})['chosen'] is None
+    r = dict(history=[dict(phase='recon', step=1, score=0.2), dict(phase='recon', step=2, score=0.6), dict(phase='recon', step=3, score=0.5)])
+    assert B.best_val(r) == 0.6
+
+
+def test_ensemble_teacher_returns_log_probabilities():
+    B = _bench('predictors_long')
+    torch.manual_seed(0); ms = [nn.Linear(4, 3), nn.Linear(4, 3)]; x = torch.randn(5, 4)
+    out = B.Ensemble(ms)(x)
+    torch.testing.assert_close(out.exp(), (ms[0](x).softmax(1) + ms[1](x).softmax(1)) / 2)
