@@ -44,3 +44,11 @@ def test_finetune_curve_epoch_zero_is_plain_accuracy():
     x = torch.randn(64, 1, 28, 28); y = torch.randint(0, 10, (64,)); dl = [(x[:32], y[:32]), (x[32:], y[32:])]
     m = zoo_cnn_small(); c = finetune_curve([m], dl, dl, epochs=(0, 2))
     assert c.shape == (1, 2) and c[0, 0] == pytest.approx((m(x).argmax(1) == y).float().mean().item())
+
+def test_bandwidth_scale_multiplies_the_bandwidth():
+    z = torch.randn(4, 6, 3)
+    a = kde_sample(z, 5, 0.3, torch.Generator().manual_seed(2), bandwidth_scale=0.5)
+    b = kde_sample(z, 5, 0.15, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a, b)
+    c = kde_sample(z, 50, None, torch.Generator().manual_seed(2), per_token=False, bandwidth_scale=0.)   # whole prompts, no noise
+    assert all(any(torch.equal(ci, zi) for zi in z) for ci in c)

@@ -1,6 +1,6 @@
 "SANE: permutation views, masking, resumable training (SIGKILL), embeddings of any length, decoding."
 import signal, subprocess, sys, json, textwrap
-import pytest, torch
+import numpy as np, pytest, torch
 from weightnb.core import ConfigError, CheckpointError
 from weightnb.models import zoo_cnn_small, resnet20
 from weightnb.rebasin import permutation_spec
@@ -84,3 +84,18 @@ def test_embed_any_length_and_halo():
     assert model_embedding(z).shape == (4,)
     rec = reconstruct(s, z, t, standardizer=None); assert set(rec) == set(sd)
     assert sane_features(s, [sd, sd]).shape == (2, 4)
+
+def test_layer_summaries_batched_and_features():
+    torch.manual_seed(0); s = SANE(32, 16, 2, 1, 4).eval(); s.config = SANEConfig(token_size=32, window=8, halo=2)
+    sds = [zoo_cnn_small().state_dict() for _ in range(3)]; t = tokenize(sds[0], 32)
+    z = embed(s, sds); L = len(t.layers)
+    from weightnb.sane import layer_mean
+    for i in range(3):                                                   # a stack gives each model's own summaries
+        torch.testing.assert_close(layer_spread(z, t.positions)[i], layer_spread(z[i], t.positions))
+        for l in range(L):
+            zl = z[i][t.positions[:, 1] == l]
+            torch.testing.assert_close(layer_mean(z[i], t.positions)[l], zl.mean(0))
+            if len(zl) > 1: torch.testing.assert_close(layer_spread(z[i], t.positions)[l], zl.std(0), atol=1e-5, rtol=1e-4)
+    f = sane_features(s, sds, agg='layers'); assert f.shape == (3, (1 + 2 * L) * 4)
+    np.testing.assert_allclose(f[:, :4], sane_features(s, sds), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match='agg'): sane_features(s, sds, agg='median')

@@ -31,6 +31,7 @@ def kde_sample(z:Tensor,                  # E x N x d_z latents of the prompt mo
                bandwidth:float|Tensor|None=None, # scalar or per token (N,); default `kde_bandwidth`
                generator:torch.Generator|None=None,
                per_token:bool=True,       # the paper: each token picks its own prompt; False: one prompt per sample (a diagnostic)
+               bandwidth_scale:float=1.,  # multiplies the bandwidth (e.g. 0.1: samples stay closer to the prompts)
               )->Tensor:                  # k x N x d_z
     "Draw from a Gaussian KDE fitted independently per token."
     if z.ndim != 3 or len(z) < 1: raise ConfigError(f"kde_sample needs E x N x d_z prompt latents with E >= 1, got shape {tuple(z.shape)}.")
@@ -38,7 +39,7 @@ def kde_sample(z:Tensor,                  # E x N x d_z latents of the prompt mo
     h = kde_bandwidth(z) if bandwidth is None else torch.as_tensor(bandwidth, dtype=z.dtype).expand(N)
     pick = torch.randint(0, E, (k, N) if per_token else (k, 1), generator=generator).expand(k, N).to(z.device)
     eps = torch.randn(k, N, d, generator=generator).to(z)
-    return z[pick, torch.arange(N, device=z.device)] + h.to(z)[None, :, None] * eps
+    return z[pick, torch.arange(N, device=z.device)] + bandwidth_scale * h.to(z)[None, :, None] * eps
 
 # %% ../nbs/36_sampling.ipynb #c008
 def condition_bn(model:nn.Module, # model whose BatchNorm statistics are recomputed in place
@@ -80,6 +81,7 @@ def sample_models(sane:SANE,
                   bandwidth:float|None=None, standardizer=None, window:int|None=None, halo:int|None=None,
                   seed:int=0, return_scores:bool=False,
                   per_token:bool=True,        # see `kde_sample`
+                  bandwidth_scale:float=1.,   # see `kde_sample`
                  ):
     "Sample `n` new models from SANE (Algorithm 3: KDE per token, decode, BN conditioning, subsampling / bootstrapping)."
     if method not in ('kde', 'subsample', 'bootstrap', 'gauss'): raise ConfigError(f"method must be kde, subsample, bootstrap or gauss; got {method!r}.")
@@ -87,7 +89,7 @@ def sample_models(sane:SANE,
     g = torch.Generator().manual_seed(seed); n_candidates = n_candidates or 10 * n
     score = metric or (lambda m: evaluate(m, metric_dl)['acc'])
     def draw(z_e, k):
-        z = kde_sample(z_e, k, bandwidth, g, per_token)
+        z = kde_sample(z_e, k, bandwidth, g, per_token, bandwidth_scale)
         ms = decode_models(sane, z, model, standardizer, window, halo)
         if bn_dl is not None: ms = [condition_bn(m, bn_dl, bn_batches) for m in ms]
         return z, ms

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['Block', 'PositionEmbedding', 'SANE', 'masked_mse', 'nt_xent', 'permutation_gathers', 'TokenSet', 'token_set',
            'augment', 'SANEConfig', 'build_sane', 'sane_step', 'load_sane', 'train_sane', 'validate_sane', 'embed',
-           'model_embedding', 'layer_spread', 'decode_tokens', 'reconstruct', 'sane_features']
+           'model_embedding', 'layer_mean', 'layer_spread', 'decode_tokens', 'reconstruct', 'sane_features']
 
 # %% ../nbs/33_sane.ipynb #c005
 class Block(nn.Module):
@@ -375,15 +375,23 @@ def model_embedding(z:Tensor)->Tensor:
     "Centre of gravity of token latents: mean over the token axis (... x N x d_z -> ... x d_z)."
     return z.mean(-2)
 
-def layer_spread(z:Tensor,          # N x d_z token latents of one model
+def _layer_matrix(positions:Tensor, z:Tensor)->tuple[Tensor, Tensor]:
+    "L x N indicator of each token's layer and the L token counts."
+    A = F.one_hot(positions[:, 1].to(z.device).long()).T.to(z.dtype)
+    return A, A.sum(1)
+
+def layer_mean(z:Tensor,          # (... x) N x d_z token latents
+               positions:Tensor,  # N x 3 (the layer index is column 1)
+              )->Tensor:          # (... x) n_layers x d_z
+    "Per-layer mean of token latents."
+    A, cnt = _layer_matrix(positions, z); return (A @ z) / cnt[:, None]
+
+def layer_spread(z:Tensor,          # (... x) N x d_z token latents (one model or a stack)
                  positions:Tensor,  # N x 3 (the layer index is column 1)
-                )->Tensor:          # n_layers x d_z standard deviations
+                )->Tensor:          # (... x) n_layers x d_z standard deviations
     "Per-layer spread of token latents (the paper's z-hat_l): std of each layer's tokens, per latent dimension."
-    l = positions[:, 1].to(z.device); n = int(l.max()) + 1
-    cnt = torch.zeros(n, device=z.device).index_add_(0, l, torch.ones_like(l, dtype=z.dtype))
-    mean = torch.zeros(n, z.shape[1], device=z.device, dtype=z.dtype).index_add_(0, l, z) / cnt[:, None]
-    var = torch.zeros_like(mean).index_add_(0, l, (z - mean[l]) ** 2) / (cnt[:, None] - 1).clamp_min(1)
-    return var.sqrt()
+    A, cnt = _layer_matrix(positions, z); mean = (A @ z) / cnt[:, None]
+    return ((A @ (z - A.T @ mean) ** 2) / (cnt[:, None] - 1).clamp_min(1)).sqrt()
 
 # %% ../nbs/33_sane.ipynb #c036
 @torch.no_grad()
@@ -405,6 +413,12 @@ def reconstruct(sane:SANE, z:Tensor,      # N x d_z latents of one model
     t = template.with_tokens(tok)
     return detokenize(st.inverse_transform(t) if st is not None else t)
 
-def sane_features(sane:SANE, state_dicts:Sequence, **kw)->np.ndarray:
-    "Model embeddings (mean token latent) of a list of state dicts: n_models x d_z, for linear probes."
-    return model_embedding(embed(sane, list(state_dicts), **kw)).cpu().numpy()
+def sane_features(sane:SANE, state_dicts:Sequence, # models of one architecture
+                  agg:str='mean', # 'mean': the paper's model embedding; 'layers': mean, per-layer means and spreads
+                  **kw)->np.ndarray: # n_models x d_z ('mean') or n_models x (1 + 2 n_layers) d_z ('layers')
+    "Features of a list of state dicts for linear probes, from their SANE token latents (`embed`'s keywords pass through)."
+    if agg not in ('mean', 'layers'): raise ConfigError(f"agg must be 'mean' or 'layers', got {agg!r}.")
+    sds = list(state_dicts); z = embed(sane, sds, **kw)
+    if agg == 'mean': return model_embedding(z).cpu().numpy()
+    pos = _prep(sane, sds[0], None)[0].positions
+    return torch.cat([model_embedding(z), layer_mean(z, pos).flatten(1), layer_spread(z, pos).flatten(1)], 1).cpu().numpy()
