@@ -28,6 +28,7 @@ from weightnb.train import evaluate
 RES = ROOT / 'bench' / 'results'
 RUNS = RES / '_zoo_sane_runs'
 TARGETS = ('test_acc', 'epoch', 'ggap')
+HALO_WINDOW = 16     # inference window of the halo ablation: shorter than a model, so halos matter
 
 def profile(quick:bool, epochs:int|None=None)->dict:
     if quick: return dict(zoo='_zoo_sane_quick', large='_zoo_sane_quick_large', n_samples=3, n_candidates=6, boot_rounds=2,
@@ -221,15 +222,6 @@ def run_all(a, P, cache):
                                   align=json.loads((aligned / 'align.json').read_text()),
                                   splits={s: len(Zoo(aligned).split(s)) for s in ('train', 'val', 'test')}), config=dict(n=len(names)))
     base = SANEConfig(**P['cfg'])
-    # Table 1 baselines (no seeds: deterministic)
-    def baselines():
-        out = {}
-        for fname, fn, d in [('W (raw)', flat_weights, src), ('W (aligned)', flat_weights, aligned), ('s(W)', layer_stats, src)]:
-            data = {s: split_sds(d, aligned, s) for s in ('train', 'val', 'test')}
-            X = {s: fn(v[0]) for s, v in data.items()}
-            out[fname] = {t: linear_probe(X['train'], data['train'][1][t], X['val'], data['val'][1][t], X['test'], data['test'][1][t])['r2'] for t in TARGETS}
-        return out
-    cache.run('table1_baselines', baselines, config=dict(n=len(names)))
     sanes = {}
     for seed in (a.seeds if a.part in ('all', 'table1', 'rest') else []):
         cfg = SANEConfig(**{**P['cfg'], 'seed': seed}); key = f'sane_{"quick_" if a.quick else ""}n{len(names)}_s{seed}'
@@ -239,6 +231,15 @@ def run_all(a, P, cache):
                         r2=probe_rows(sane, src, aligned))
         cache.run(f'table1_{key}', one, config=cfg.__dict__)
         sanes[seed] = load_sane(RUNS / key / 'sane_best.safetensors')
+    # Table 1 baselines (no seeds: deterministic)
+    def baselines():
+        out = {}
+        for fname, fn, d in [('W (raw)', flat_weights, src), ('W (aligned)', flat_weights, aligned), ('s(W)', layer_stats, src)]:
+            data = {s: split_sds(d, aligned, s) for s in ('train', 'val', 'test')}
+            X = {s: fn(v[0]) for s, v in data.items()}
+            out[fname] = {t: linear_probe(X['train'], data['train'][1][t], X['val'], data['val'][1][t], X['test'], data['test'][1][t])['r2'] for t in TARGETS}
+        return out
+    cache.run('table1_baselines', baselines, config=dict(n=len(names)))
     if a.part == 'table1': return
     sane = sanes.get(a.seeds[0])
     # ablation: no alignment
@@ -254,7 +255,7 @@ def run_all(a, P, cache):
         sds, _ = split_sds(aligned, aligned, 'test'); N = len(tokenize(sds[0], base.token_size)); out = {}
         x = torch.stack([sane.standardizer.transform(tokenize(sd, base.token_size)).tokens for sd in sds])
         t0 = tokenize(sds[0], base.token_size)
-        for w in sorted({4, 8, base.window, 2 * base.window, N}):
+        for w in sorted({w for w in (4, 8, 16, 24, base.window, 2 * base.window, N) if w <= N}):
             for h in ((0, base.halo) if w > 2 * base.halo else (0,)):
                 z = embed(sane, sds, window=w, halo=h); rec = decode_tokens(sane, z, t0.positions, window=w, halo=h)
                 out[f'{w}/{h}'] = masked_mse(rec, x, t0.mask.expand_as(x)).item()
@@ -267,8 +268,8 @@ def run_all(a, P, cache):
     rng = np.random.default_rng(0); pick = sorted(rng.choice(relu, min(P['n_prompts'], len(relu)), replace=False).tolist())
     prompts = [tr_sds[i] for i in pick]; prompt_acc = [float(tr_df.test_acc[i]) for i in pick]
     tmpl = zoo_cnn_small(activation='relu')
-    def samples(method, sane=sane, halo=None, key=None):
-        kw = dict(metric_dl=dls.val, n_candidates=P['n_candidates'], iterations=P['boot_rounds'], halo=halo, seed=0)
+    def samples(method, sane=sane, halo=None, key=None, window=None):
+        kw = dict(metric_dl=dls.val, n_candidates=P['n_candidates'], iterations=P['boot_rounds'], halo=halo, window=window, seed=0)
         ms = sample_models(sane, prompts, P['n_samples'], tmpl, method, **kw)
         return ms
     def table3():
@@ -289,8 +290,8 @@ def run_all(a, P, cache):
         out = {}
         for name, kw in [('kde halo 0', dict(method='kde', halo=0)), ('kde halo 4', dict(method='kde', halo=base.halo)),
                          ('subsample halo 0', dict(method='subsample', halo=0)), ('subsample halo 4', dict(method='subsample', halo=base.halo))]:
-            ms = samples(kw['method'], halo=kw['halo']); out[name] = [evaluate(m, dls.test)['acc'] for m in ms]
-        return out
+            ms = samples(kw['method'], halo=kw['halo'], window=HALO_WINDOW); out[name] = [evaluate(m, dls.test)['acc'] for m in ms]
+        return dict(out, window=HALO_WINDOW)
     cache.run('ablation_halo', sampling_ablation, config=dict(cfg=base.__dict__, n=len(names)))
     # transfer to the wider zoo (different architecture): few prompts, SANE trained on the small zoo only
     large_dir = RES / P['large']
@@ -454,6 +455,11 @@ def render(a, P, cache):
         L += md_table(rows, ['features', 'test accuracy', 'epoch', 'generalisation gap']) + ['']
         mins = ', '.join('%.1f' % (R[s]['seconds'] / 60) for s in seeds); bests = ', '.join('%.4f' % R[s]['best_val'] for s in seeds)
         L += [f'SANE training time per seed: {mins} min; best validation loss {bests}.', '']
+        h = R[seeds[0]]['history']; pts = sorted({1, 2, 5, len(h) // 2, len(h)} - {0})
+        L += [f'Validation reconstruction MSE (standardised weights) of {seeds[0].split("_")[-1]} by epoch: '
+              + ', '.join(f'{e}: {h[e - 1]["val_rec"]:.4f}' for e in pts if e <= len(h))
+              + f' (contrastive loss, chance = ln(2B-1) = {math.log(2 * cfg["batch_size"] - 1):.2f} for batch {cfg["batch_size"]}: '
+              + f'train {h[-1]["train_con"]:.2f}, validation {h[-1]["val_con"]:.2f}).', '']
     if 'ablation_unaligned' in R:
         u = R['ablation_unaligned']; s0 = R[seeds[0]]
         L += ['## Ablation: alignment (Table 6)', '', 'Seed-0 SANE trained on the same members before and after `align_zoo`; '
@@ -497,8 +503,9 @@ def render(a, P, cache):
         L += earlier_lines(RunCache(a.out / 'sane' / 'n60' / 'sane').all(), R, seeds)
     if 'ablation_halo' in R:
         h = R['ablation_halo']
-        L += ['## Ablation: haloing and BN conditioning (Table 7)', '', 'Zero-shot test accuracy of sampled models (no fine-tuning). '
-              'BN conditioning cannot be tested on this zoo: zoo_cnn_small has no BatchNorm layers (SANE models every parameter).', '',
+        L += ['## Ablation: haloing and BN conditioning (Table 7)', '', 'Zero-shot test accuracy of sampled models (no fine-tuning)'
+              + (f', embedded and decoded in windows of {h["window"]} tokens (training window {cfg["window"]}) so that the halo matters. ' if 'window' in h else '. ')
+              + 'BN conditioning cannot be tested on this zoo: zoo_cnn_small has no BatchNorm layers (SANE models every parameter).', '',
               '| sampling | zero-shot test accuracy |', '|---|---|'] + [f'| {k} | {mean_sd(v)} |' for k, v in h.items() if isinstance(v, list)] + ['']
     if 'transfer' in R:
         t = R['transfer']; ep = list(P['finetune'])

@@ -25,8 +25,10 @@ def _run(out, kill_after, script):
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     script = tmp_path / 'run.py'; script.write_text(SCRIPT)
     r = _run(tmp_path / 'a', 2, script); assert r.returncode == -signal.SIGKILL, r.stderr
-    assert not (tmp_path / 'a' / 'sane_best.safetensors').exists()
-    assert len(json.loads((tmp_path / 'a' / 'history.json').read_text())) == 2
+    hist = json.loads((tmp_path / 'a' / 'history.json').read_text()); assert len(hist) == 2
+    early = load_sane(tmp_path / 'a' / 'sane_best.safetensors')              # a stopped run leaves its best model so far
+    best = torch.load(tmp_path / 'a' / 'sane_resume.pt', weights_only=True)['best']
+    assert early.standardizer is not None and all(torch.equal(v, best[k]) for k, v in early.state_dict().items())
     r = _run(tmp_path / 'a', 0, script); assert r.returncode == 0, r.stderr
     r = _run(tmp_path / 'b', 0, script); assert r.returncode == 0, r.stderr
     a, b = load_sane(tmp_path / 'a' / 'sane_best.safetensors'), load_sane(tmp_path / 'b' / 'sane_best.safetensors')

@@ -300,8 +300,10 @@ def train_sane(zoo,                           # an (aligned) `weightnb.zoo.Zoo`,
         row = dict(epoch=epoch + 1, **{f'train_{k}': v for k, v in sums.items()}, **validate_sane(sane, val, cfg, gathers, device),
                    lr=sched.get_last_lr()[0], seconds=time.perf_counter() - t0)
         history.append(row)
-        if row['val_loss'] < best[0]: best = (row['val_loss'], {k: v.detach().clone() for k, v in sane.state_dict().items()})
+        improved = row['val_loss'] < best[0]
+        if improved: best = (row['val_loss'], {k: v.detach().clone() for k, v in sane.state_dict().items()})
         if out: _save_resume_sane(out, cfg, sane, opt, sched, history, best)
+        if out and improved: _save_sane(out / 'sane_best.safetensors', sane, cfg, dict(history=history))   # usable if the run stops here
         bar.update(1); bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
         if on_epoch: on_epoch(epoch, row)
     bar.close()
