@@ -7,7 +7,7 @@ import weightnb
 import weightnb.report
 from weightnb.cli import main, build_parser
 from weightnb.models import create_model, save_model, load_model
-from weightnb.zoo import ZooSpec, Zoo
+from weightnb.zoo import ZooSpec, Zoo, generate_zoo
 
 torch.set_num_threads(1)
 EXE = Path(sys.executable).parent/'weightnb'
@@ -52,10 +52,10 @@ def _run_json_ok(path, command):
 
 def test_help_and_version():
     r = run_exe('--help'); assert r.returncode == 0
-    for c in ('demo', 'train', 'predict', 'analyse', 'zoo', 'lab'): assert c in r.stdout
+    for c in ('demo', 'train', 'predict', 'analyse', 'zoo', 'sane', 'align', 'lab'): assert c in r.stdout
     r = run_exe('version'); assert r.returncode == 0 and r.stdout.strip() == f'weightnb {weightnb.__version__}'
     for argv in (['demo'], ['train'], ['predict'], ['analyse'], ['zoo', 'generate'], ['zoo', 'align'], ['zoo', 'info'], ['sane', 'train'], ['sane', 'embed'], ['sane', 'sample'],
-                 ['zoo', 'pack'], ['lab']):
+                 ['zoo', 'pack'], ['align', 'fit'], ['align', 'sample'], ['lab']):
         rc, out, _ = run(*argv, '--help')
         assert rc == 0 and 'example: weightnb ' + argv[0] in out, argv
 
@@ -110,6 +110,11 @@ def test_predict_and_progressive(digits_models, tmp_path):
     m = json.loads((tmp_path/'p'/'metrics.json').read_text()); assert 0 <= m['recon']['test_acc'] <= 1
     assert load_model(tmp_path/'p'/'model.safetensors').arch['in_chans'] == 1
     _run_json_ok(tmp_path/'p'/'run.json', 'predict')
+    assert (tmp_path/'p'/'checkpoint'/'recon.pt').exists()
+    rc, out, err = run('predict', *common, '--hidden', 9, '--out', tmp_path/'p')        # other flags: not resumed from p
+    assert rc == 2 and '--checkpoint-dir' in err and 'hidden 8 (now 9)' in err and err.count('\n') == 1, err
+    rc, out, err = run('predict', *common, '--hidden', 9, '--out', tmp_path/'p', '--checkpoint-dir', tmp_path/'ck9')
+    assert rc == 0 and (tmp_path/'ck9'/'recon.pt').exists(), err
     rc, out, err = run('predict', *common, '--rounds', 1, '--seeds', 1, '--out', tmp_path/'q')
     assert rc == 0, err
     rounds = json.loads((tmp_path/'q'/'metrics.json').read_text())['rounds']
@@ -146,6 +151,7 @@ def test_zoo_generate_pack_align(tmp_path):
     assert rc == 0, err
     assert len(Zoo(tmp_path/'zoo')) == 2; _run_json_ok(tmp_path/'zoo'/'run.json', 'zoo generate')
     rc, out, err = run('zoo', 'pack', tmp_path/'zoo', tmp_path/'zoo.safetensors'); assert rc == 0, err
+    _run_json_ok(tmp_path/'zoo.run.json', 'zoo pack')
     rc, out, err = run('zoo', 'align', tmp_path/'zoo.safetensors', '--reference', 'model_0000', '--out', tmp_path/'al', '--quiet')
     assert rc == 0, err
     assert len(Zoo(tmp_path/'al')) == 2 and (tmp_path/'al'/'run.json').exists()
@@ -222,3 +228,63 @@ def test_sane_train_embed_sample(tmp_path):
                        (['sane', 'sample', PACKED, '--sane', ck, '--n', '0'], '--n'), (['sane', 'train', 'no/such/zoo'], 'ZOO'),
                        (['sane'], 'SANE_COMMAND')):
         rc, _, err = run(*argv); assert rc == 2 and flag in err and err.count('\n') == 1, (argv, err)
+
+
+@pytest.fixture(scope='module')
+def class_zoo(tmp_path_factory):
+    "Six zoo_cnn_smalls, one epoch on 300 Fashion-MNIST images of a random 3-class subset each (checkpoints 0 and 1)."
+    d = tmp_path_factory.mktemp('zoo3')
+    spec = ZooSpec(arch='zoo_cnn_small', dataset='fashion-mnist', n_classes=3, lr=3e-3, wd=0., opt='adam', batch_size=50,
+                   epochs=1, checkpoints=[0, 1], n_train=300, n_val=100, n_test=100, seed=1)
+    return generate_zoo(spec, d/'zoo', 6, device='cpu', progress=False).path
+
+
+ALIGN_FIT = ['--epochs', 10, '--encoder-epochs', 10, '--latent-dim', 8, '--encoder-hidden', 32, '--hidden', 32,
+             '--backbone-epochs', 1, '--backbone-n-train', 500, '--device', 'cpu', '--quiet']
+
+
+@pytest.mark.skipif(not FMNIST, reason='Fashion-MNIST not installed')
+def test_align_fit_and_sample(class_zoo, tmp_path, monkeypatch):
+    monkeypatch.setenv('WEIGHTNB_CACHE', str(tmp_path/'cache'))                 # the backbone is cached here, not in ~/.cache
+    rc, out, err = run('align', 'fit', class_zoo, '--encoder', 'wae', *ALIGN_FIT, '--out', tmp_path/'al')
+    assert rc == 0, err
+    fit = json.loads(out); lo, hi = fit['loss_range']
+    n_train = len(Zoo(class_zoo).split('train'))
+    assert fit['n_classes'] == 3 and fit['dataset'] == 'fashion-mnist' and fit['train_checkpoints'] == 2 * n_train and lo <= hi
+    assert {'aligner.json', 'aligner.safetensors', 'run.json'} <= {p.name for p in (tmp_path/'al').iterdir()}
+    assert _run_json_ok(tmp_path/'al'/'run.json', 'align fit')['config']['dataset'] == 'fashion-mnist'
+    rc, out, err = run('align', 'sample', tmp_path/'al', '--classes', '8,0,1', '--target-loss', lo, '--n', 2, '--n-test', 200,
+                       '--device', 'cpu', '--out', tmp_path/'s')
+    assert rc == 0, err
+    res = json.loads(out); assert res['classes'] == [0, 1, 8] and len(res['samples']) == 2
+    assert all(0 <= r['test_acc'] <= 1 for r in res['samples']) and res == json.loads((tmp_path/'s'/'metrics.json').read_text())
+    ms = sorted((tmp_path/'s').glob('sample_*.safetensors')); assert len(ms) == 2
+    assert load_model(ms[0]).arch['num_classes'] == 3
+    _run_json_ok(tmp_path/'s'/'run.json', 'align sample')
+    (tmp_path/'c.yaml').write_text(f'classes: [1, 2, 3]\ntarget-loss: {hi}\nn: 1\nn_test: 100\ndevice: cpu\nout: {tmp_path/"s2"}\n')
+    rc, out, err = run('--config', tmp_path/'c.yaml', 'align', 'sample', tmp_path/'al')              # --config applies too
+    assert rc == 0 and json.loads(out)['classes'] == [1, 2, 3] and len(list((tmp_path/'s2').glob('*.safetensors'))) == 1, err
+    rc, out, err = run('align', 'fit', class_zoo, '--encoder', 'pca', *ALIGN_FIT, '--out', tmp_path/'al_pca')
+    assert rc == 0 and json.loads(out)['encoder'] == 'pca', err
+    for argv, flag in (([tmp_path/'al', '--classes', '0,1', '--target-loss', lo], '--classes'),            # fit on 3-class subsets
+                       ([tmp_path/'al', '--classes', '0,1,12', '--target-loss', lo], '--classes'),         # no class 12
+                       ([tmp_path/'al', '--classes', '0,x,2', '--target-loss', lo], '--classes'),
+                       ([tmp_path/'al', '--classes', '0,1,1', '--target-loss', lo], '--classes'),
+                       ([tmp_path/'al', '--classes', '0,1,2', '--target-loss', hi + 5], '--target-loss'),  # outside the zoo
+                       ([tmp_path/'al', '--classes', '0,1,2', '--target-loss', -1], '--target-loss'),
+                       ([tmp_path/'al', '--classes', '0,1,2', '--target-loss', 'nan'], '--target-loss'),
+                       ([tmp_path/'al', '--classes', '0,1,2', '--target-loss', lo, '--dataset', 'digits'], '--dataset'),
+                       ([tmp_path/'al', '--classes', '0,1,2', '--target-loss', lo, '--n', 0], '--n'),
+                       ([class_zoo, '--classes', '0,1,2', '--target-loss', lo], 'DIR'),                    # not an aligner
+                       ([tmp_path/'al', '--target-loss', lo], '--classes')):
+        rc, _, err = run('align', 'sample', *argv, '--out', tmp_path/'bad')
+        assert rc == 2 and err.startswith('weightnb: error: ') and flag in err and err.count('\n') == 1, (argv, err)
+    assert not (tmp_path/'bad').exists()
+    (tmp_path/'al'/'aligner.safetensors').write_bytes(b'truncated')
+    rc, _, err = run('align', 'sample', tmp_path/'al', '--classes', '0,1,2', '--target-loss', lo)
+    assert rc == 2 and 'DIR' in err and 'checksum' in err, err
+    for argv, flag in (([tmp_path/'nothing'], 'ZOO'), ([class_zoo, '--encoder', 'vae'], '--encoder'),
+                       ([class_zoo, '--epochs', 0], '--epochs'), ([class_zoo, '--dataset', 'nope'], '--dataset'),
+                       ([class_zoo, '--zoo-epochs', 7, '--quiet'], '--zoo-epochs'), (['align'], 'ALIGN_COMMAND')):
+        rc, _, err = run('align', 'fit', *argv, '--out', tmp_path/'bad') if argv != ['align'] else run('align')
+        assert rc == 2 and flag in err and err.count('\n') == 1, (argv, err)

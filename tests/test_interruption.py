@@ -101,3 +101,36 @@ def test_generate_zoo_killed_mid_member_resumes_exactly(tmp_path):
     for m in za:
         assert m.epochs == zb[m.name].epochs == [0, 1, 2]
         for e in m.epochs: assert tensor_hash(m.state_dict(e)) == tensor_hash(zb[m.name].state_dict(e))
+
+
+PREDICT = ['predict', '--hidden', '8', '--steps', '600', '--kernel-batch', '256', '--n-train', '100', '--n-val', '100',
+           '--n-test', '100', '--device', 'cpu', '--quiet']
+
+
+def test_cli_predict_killed_after_a_resume_file_resumes_exactly(tmp_path):
+    """`weightnb predict` SIGKILLed as soon as its first resume file (step 100 of 600) is on disk: the same command
+    again finishes the run, and its predictor, materialised model and metrics equal an uninterrupted run's."""
+    import time, torch
+    from weightnb.models import create_model, save_model
+    torch.manual_seed(0)
+    save_model(create_model('resnet20', num_classes=10, in_chans=1), tmp_path / 'target.safetensors', dataset='digits')
+    cmd = [str(Path(sys.executable).parent / 'weightnb'), *PREDICT, '--model', str(tmp_path / 'target.safetensors'), '--out']
+    env = dict(os.environ, OMP_NUM_THREADS='1', WEIGHTNB_OFFLINE='1')
+    spawn = lambda d: subprocess.Popen(cmd + [str(tmp_path / d)], env=env, stdout=subprocess.DEVNULL,
+                                       stderr=open(tmp_path / f'{d}.err', 'w'))
+    clean, killed = spawn('clean'), spawn('resumed')              # the uninterrupted run goes alongside
+    ck, t0 = tmp_path / 'resumed' / 'checkpoint' / 'recon.pt', time.monotonic()
+    while not ck.exists() and killed.poll() is None and time.monotonic() - t0 < 240: time.sleep(0.01)
+    killed.send_signal(signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL, (tmp_path / 'resumed.err').read_text()[-2000:]
+    assert 100 <= torch.load(ck, weights_only=True)['step'] < 600         # killed mid-training, after a resume file
+    assert not (tmp_path / 'resumed' / 'model.safetensors').exists()
+    resumed = subprocess.run(cmd + [str(tmp_path / 'resumed')], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert clean.wait(timeout=300) == 0, (tmp_path / 'clean.err').read_text()[-2000:]
+    for f in ('predictor.safetensors', 'model.safetensors'):
+        a, b = (load_weights(tmp_path / d / f) for d in ('clean', 'resumed'))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f
+    metrics = [json.loads((tmp_path / d / 'metrics.json').read_text())['recon'] for d in ('clean', 'resumed')]
+    for m in metrics: m.pop('seconds')
+    assert metrics[0] == metrics[1]

@@ -11,15 +11,16 @@ from pathlib import Path
 import torch
 import weightnb
 from .core import (WeightnbError, seed_everything, resolve_device, weight_format, read_json, write_text_atomic,
-                           save_weights, weight_metadata)
+                           save_weights, weight_metadata, tensor_hash)
 from .data import dataloaders, dataset_info, random_crop_flip
 from .models import create_model, n_params, save_model, load_model
 from .train import fit, evaluate, preload_batches
 
 # %% auto #0
-__all__ = ['UsageError', 'run_record', 'write_run_record', 'cmd_version', 'cmd_demo', 'cmd_train', 'cmd_predict', 'cmd_analyse',
-           'cmd_zoo_generate', 'cmd_zoo_align', 'zoo_info', 'cmd_zoo_info', 'cmd_zoo_pack', 'cmd_sane', 'notebooks_dir',
-           'cmd_lab', 'load_config', 'apply_config', 'build_parser', 'main']
+__all__ = ['UsageError', 'run_record', 'write_run_record', 'load_config', 'apply_config', 'build_parser', 'main', 'cmd_version',
+           'cmd_demo', 'cmd_train', 'predict_checkpoint', 'cmd_predict', 'cmd_analyse', 'cmd_zoo_generate',
+           'cmd_zoo_align', 'zoo_info', 'cmd_zoo_info', 'cmd_zoo_pack', 'cmd_sane', 'cmd_align_fit', 'cmd_align_sample',
+           'notebooks_dir', 'cmd_lab']
 
 # %% ../nbs/90_cli.ipynb #h005
 class UsageError(WeightnbError):
@@ -55,15 +56,27 @@ def _finite_float(s:str)->float:
     if not math.isfinite(v): raise argparse.ArgumentTypeError(f"must be a finite number, got {s!r}")
     return v
 
+# %% ../nbs/90_cli.ipynb #h007b
 def _json_object(s:str)->dict:
     try: v = json.loads(s)
     except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"is not valid JSON ({e}): {s!r}") from None
     if not isinstance(v, dict): raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"shortcut\": \"B\"}}', got {s!r}")
     return v
 
+def _nonneg_float(s:str)->float:
+    v = _finite_float(s)
+    if v < 0: raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s!r}")
+    return v
+
 def _existing(s:str)->str:
     if not Path(s).exists(): raise argparse.ArgumentTypeError(f"{s} does not exist")
     return s
+
+def _classes(s:str)->list[int]:
+    try: v = [int(c) for c in s.strip('[]() ').replace(',', ' ').split()]
+    except ValueError: raise argparse.ArgumentTypeError(f"must be class numbers such as 0,1,8, got {s!r}") from None
+    if not v or len(set(v)) != len(v) or min(v) < 0: raise argparse.ArgumentTypeError(f"must be distinct class numbers >= 0 such as 0,1,8, got {s!r}")
+    return sorted(v)
 
 def _checked(fn):
     "An argparse type from a weightnb check: its error message becomes argparse's."
@@ -77,14 +90,15 @@ _device, _dataset, _out = _checked(resolve_device), _checked(dataset_info), _che
 # %% ../nbs/90_cli.ipynb #h010
 def _command_names(args)->list[str]:
     "The subcommand and sub-subcommand names of a parsed command line."
-    return [n for n in (args.command, getattr(args, 'zoo_command', None), getattr(args, 'sane_command', None)) if n]
+    return [n for n in (args.command, getattr(args, 'zoo_command', None), getattr(args, 'sane_command', None),
+                                       getattr(args, 'align_command', None)) if n]
 
 def run_record(args:argparse.Namespace)->dict:
     "The flags, seed, versions and device of a parsed command line."
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != 'func'}
-    dev = getattr(args, 'device', None)
+    dev = str(resolve_device(args.device)) if hasattr(args, 'device') else 'cpu'   # commands without --device run on the CPU
     return dict(command=' '.join(_command_names(args)), config=cfg,
-                seed=getattr(args, 'seed', None), device=str(resolve_device(dev)),
+                seed=getattr(args, 'seed', None), device=dev,
                 versions=dict(weightnb=weightnb.__version__, torch=torch.__version__, python=platform.python_version()))
 
 def write_run_record(args:argparse.Namespace, path:str|Path)->Path:
@@ -93,11 +107,102 @@ def write_run_record(args:argparse.Namespace, path:str|Path)->Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(run_record(args), indent=1, default=str)); return path
 
-# %% ../nbs/90_cli.ipynb #h013
+# %% ../nbs/90_cli.ipynb #h028
+def load_config(path:str)->dict:
+    "Read a JSON or YAML config file into a dict (errors name the file)."
+    p = Path(path)
+    if not p.is_file(): raise UsageError(f"argument --config: {path} does not exist.")
+    if p.suffix.lower() in ('.yaml', '.yml'):
+        import yaml
+        try: d = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e: raise UsageError(f"argument --config: {path} is not valid YAML ({e}).") from None
+    elif p.suffix.lower() == '.json':
+        with _flag('--config'): d = read_json(p, what='config file')
+    else: raise UsageError(f"argument --config: {path} must end in .json, .yaml or .yml.")
+    if not isinstance(d, dict): raise UsageError(f"argument --config: {path} must hold a mapping of flag names to values.")
+    return d
+
+def _config_value(a:argparse.Action, v, key:str, path:str):
+    "Check and convert config value `v` for the flag `a`, as the command line would."
+    def bad(msg): return UsageError(f"argument --config: {path}: key {key!r} ({'/'.join(a.option_strings)}): {msg}")
+    if a.nargs == 0:
+        if not isinstance(v, bool): raise bad(f"must be true or false, got {v!r}")
+        return v
+    conv = lambda x: a.type(x if isinstance(x, str) else json.dumps(x) if isinstance(x, (dict, list)) else str(x)) if a.type else x
+    try: v = [conv(x) for x in (v if isinstance(v, list) else [v])] if a.nargs in ('+', '*') else conv(v)
+    except (argparse.ArgumentTypeError, ValueError) as e: raise bad(str(e)) from None
+    if a.choices is not None and v not in a.choices: raise bad(f"must be one of {list(a.choices)}, got {v!r}")
+    return v
+
+def apply_config(sub:argparse.ArgumentParser, cfg:dict, path:str):
+    "Make the keys of `cfg` the defaults of the flags of parser `sub` (a required flag is then optional)."
+    acts = {a.dest: a for a in sub._actions if a.option_strings and a.dest != 'help'}
+    for k, v in cfg.items():
+        dest = str(k).lstrip('-').replace('-', '_')
+        if dest not in acts: raise UsageError(f"argument --config: {path}: unknown key {k!r} for `{sub.prog}`; known: {', '.join(sorted(acts))}.")
+        sub.set_defaults(**{dest: _config_value(acts[dest], v, k, path)}); acts[dest].required = False   # the file gives it
+
+# %% ../nbs/90_cli.ipynb #h030
+_SUBCOMMANDS: dict = {}   # name -> function adding that subcommand to the parser; each section registers its own
+
+def _sub(sub, name:str, help:str, example:str, func):
+    "A subcommand parser: one-line help, the help as description, `example` as epilog, `func` as its command."
+    p = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + '.', epilog=f"example: {example}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func); return p
+
+def _common(p, out:str|None=None, device:bool=True):
+    "The flags most commands share: --out (with its default), --device, --seed and --quiet."
+    if out is not None: p.add_argument('--out', default=out, help='output folder (default: %(default)s)')
+    if device: p.add_argument('--device', default=None, type=_device, help='cpu, cuda, cuda:1 or mps (default: the best available)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+
+def build_parser()->argparse.ArgumentParser:
+    "The `weightnb` argument parser with the registered subcommands."
+    p = _Parser(prog='weightnb', description='Weight-space learning: predict, compress, analyse, '
+                'embed, align and generate network weights.', epilog='example: weightnb demo --quick')
+    p.add_argument('--config', default=None, help='JSON or YAML file of defaults for the subcommand\'s flags')
+    sub = p.add_subparsers(dest='command', metavar='COMMAND')
+    for add in _SUBCOMMANDS.values(): add(sub)
+    return p
+
+def _subparser(p:argparse.ArgumentParser, names:list[str])->argparse.ArgumentParser:
+    "The (sub-)subparser reached by the command names."
+    for n in names: p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[n]
+    return p
+
+def _command_path(p:argparse.ArgumentParser, argv:list[str])->list[str]:
+    "The subcommand names in `argv`, found before it is parsed (so `--config` can fill required flags)."
+    names = []
+    while sp := next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None):
+        if (n := next((t for t in argv if t in sp.choices), None)) is None: break
+        names.append(n); p, argv = sp.choices[n], argv[argv.index(n) + 1:]
+    return names
+
+# %% ../nbs/90_cli.ipynb #h033
+def main(argv:list[str]|None=None)->int:
+    "Entry point of the `weightnb` console script: user errors print one line and return 2."
+    p, argv = build_parser(), sys.argv[1:] if argv is None else list(argv)
+    try:
+        i = next((i for i, t in enumerate(argv) if t.split('=')[0] == '--config'), len(argv))  # read --config first
+        cfg = p.parse_known_args(argv[i:i + 1 + ('=' not in argv[i])] if i < len(argv) else [])[0].config
+        if cfg and (names := _command_path(p, argv)): apply_config(_subparser(p, names), load_config(cfg), cfg)
+        args = p.parse_args(argv)
+        if not getattr(args, 'func', None): p.print_help(); return 0
+        return args.func(args)
+    except WeightnbError as e:
+        print(f"weightnb: error: {' '.join(str(e).split())}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        print("weightnb: interrupted", file=sys.stderr); return 130
+
 def cmd_version(args)->int:
     "Print the installed version."
     print(f"weightnb {weightnb.__version__}"); return 0
 
+_SUBCOMMANDS['version'] = lambda sub: sub.add_parser('version', help='print the version').set_defaults(func=cmd_version)
+
+# %% ../nbs/90_cli.ipynb #h013
 def cmd_demo(args)->int:
     "Run the weight-space tour (`weightnb.report.run_demo`), write the report and print its summary."
     from weightnb.report import DemoConfig, run_demo, summary
@@ -109,6 +214,16 @@ def cmd_demo(args)->int:
     res = run_demo(cfg, args.out, args.device, progress=not args.quiet)
     args.seed = cfg.seed; write_run_record(args, args.out)
     print(summary(res)); return 0
+
+def _add_demo(sub):
+    d = _sub(sub, 'demo', 'main job: predictors, spectra, interpolation, re-basin and a zoo probe, as report.html',
+             'weightnb demo --quick --out demo_out', cmd_demo)
+    d.add_argument('--quick', action='store_true', help='the ~3-minute version (DemoConfig.quick)')
+    d.add_argument('--model', default=None, help='reference network (default: bench/results/resnet20_fashion_mnist.safetensors)')
+    d.add_argument('--zoo', default=None, help='model zoo folder or packed file (default: bench/results/zoo_fmnist_small.safetensors)')
+    _common(d, 'demo_out'); d.set_defaults(seed=None)
+
+_SUBCOMMANDS['demo'] = _add_demo
 
 # %% ../nbs/90_cli.ipynb #h015
 def _build(arch:str, arch_kwargs:dict, dataset:str):
@@ -135,6 +250,24 @@ def cmd_train(args)->int:
         write_run_record(args, Path(args.out).with_suffix('.run.json'))
     print(json.dumps(res, indent=1)); return 0
 
+# %% ../nbs/90_cli.ipynb #h015p
+def _add_train(sub):
+    t = _sub(sub, 'train', 'train any weightnb architecture and save a checkpoint',
+             'weightnb train --arch resnet20 --dataset cifar10 --epochs 16 --augment --out resnet20.safetensors', cmd_train)
+    t.add_argument('--arch', default='resnet20', help='resnet20|resnet32|resnet56|zoo_cnn_small|zoo_cnn_large|resnet18')
+    t.add_argument('--arch-kwargs', default={}, type=_json_object, help='JSON constructor arguments, e.g. \'{"shortcut": "B"}\'')
+    t.add_argument('--dataset', default='fashion-mnist', type=_dataset, help='dataset name (default: %(default)s)')
+    t.add_argument('--epochs', type=_positive_int, default=16)
+    t.add_argument('--n-train', type=_positive_int, default=None, help='use only this many training images')
+    t.add_argument('--out', default=None, type=_out, help='save the trained model here (.safetensors or .pt)')
+    t.add_argument('--lr', type=_positive_float, default=0.1)
+    t.add_argument('--opt', default='sgd', choices=['sgd', 'adam', 'adamw', 'radam', 'ranger'])
+    t.add_argument('--batch-size', type=_positive_int, default=128)
+    t.add_argument('--augment', action='store_true', help='random crops (2 px) and flips')
+    _common(t)
+
+_SUBCOMMANDS['train'] = _add_train
+
 # %% ../nbs/90_cli.ipynb #h017
 def _load_target(args):
     "The `--model` network and the `DataLoaders` of its dataset (checked against each other before any work)."
@@ -149,10 +282,32 @@ def _load_target(args):
                                                n_val=args.n_val, n_test=args.n_test, seed=args.seed)
     return model.to(resolve_device(args.device)), dls
 
+def _model_flags(p):
+    p.add_argument('--model', required=True, type=_existing, help='checkpoint written by save_model / weightnb train')
+    p.add_argument('--dataset', default=None, type=_dataset, help="default: the dataset stored in the checkpoint")
+    p.add_argument('--n-val', type=_positive_int, default=1000, help='validation images (default: %(default)s)')
+    p.add_argument('--n-test', type=_positive_int, default=2000, help='test images (default: %(default)s)')
+
+# %% ../nbs/90_cli.ipynb #h017r
+_RESUME_KEYS = ('dataset', 'hidden', 'mode', 'steps', 'phase2_steps', 'kernel_batch', 'n_train', 'n_val', 'n_test', 'seed')
+
+def predict_checkpoint(args:argparse.Namespace, target)->Path:
+    "The resume folder of a `predict` run; refuses one that a run with other flags or another target started."
+    d = Path(args.checkpoint_dir) if args.checkpoint_dir else Path(args.out) / 'checkpoint'
+    key, f = {**{k: getattr(args, k) for k in _RESUME_KEYS}, 'target': tensor_hash(target)}, d / 'flags.json'
+    if f.exists():
+        with _flag('--checkpoint-dir'): old = read_json(f, what='predict resume record')
+        diff = [f"{k} {old.get(k)!r} (now {key[k]!r})" for k in key if old.get(k) != key[k]]
+        if diff: raise UsageError(f"argument --checkpoint-dir: {d} resumes a run started with {', '.join(diff)}; "
+                                  f"pass the same flags, another --out, or delete {d} to start over.")
+    else: d.mkdir(parents=True, exist_ok=True); write_text_atomic(f, json.dumps(key, indent=1))
+    return d
+
+# %% ../nbs/90_cli.ipynb #h017p
 def cmd_predict(args)->int:
     "Train a kernel predictor for `--model` (or progressive rounds) and save it, the materialised model and metrics."
     from weightnb.predictors import train_predictor, progressive
-    target, dls = _load_target(args); out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    target, dls = _load_target(args); out = Path(args.out)
     kw = dict(steps=args.steps, batch_size=args.kernel_batch, device=args.device, progress=not args.quiet)
     if args.rounds:
         pr = progressive(target, args.hidden, args.rounds, args.seeds, dls, robustness=False, **kw)
@@ -160,12 +315,30 @@ def cmd_predict(args)->int:
         metrics, model = dict(rounds=pr.rounds), pr.best_model
     else:
         res = train_predictor(target, args.hidden, args.mode, dls, phase2_steps=args.phase2_steps, seed=args.seed,
-                              checkpoint=out / 'checkpoint', **kw)
+                              checkpoint=predict_checkpoint(args, target), **kw)
         metrics, model = res.metrics, res.model
+    out.mkdir(parents=True, exist_ok=True)
     if res is not None: save_weights(res.predictor, out / 'predictor.safetensors', metadata=dict(hidden=str(args.hidden)))
     save_model(model, out / 'model.safetensors', dataset=args.dataset)
     write_text_atomic(out / 'metrics.json', json.dumps(metrics, indent=1, default=float)); write_run_record(args, out)
     print(json.dumps(metrics, indent=1, default=float)); return 0
+
+def _add_predict(sub):
+    p = _sub(sub, 'predict', 'train a NeRN kernel predictor for a network (or progressive rounds) and save it',
+             'weightnb predict --model bench/results/resnet20_fashion_mnist.safetensors --hidden 140 --mode decoupled --out pred', cmd_predict)
+    _model_flags(p)
+    p.add_argument('--hidden', type=_positive_int, default=140, help='predictor width (default: %(default)s)')
+    p.add_argument('--mode', default='recon', choices=['recon', 'nern', 'decoupled'])
+    p.add_argument('--steps', type=_positive_int, default=1000, help='reconstruction steps (default: %(default)s)')
+    p.add_argument('--phase2-steps', type=_positive_int, default=300, help='decoupled / NeRN phase-2 steps')
+    p.add_argument('--kernel-batch', type=_positive_int, default=4096, help='kernels per step (default: %(default)s)')
+    p.add_argument('--n-train', type=_positive_int, default=5000, help='training images for KD (default: %(default)s)')
+    p.add_argument('--checkpoint-dir', default=None, help='resume files; a killed run resumes from them (default: OUT/checkpoint)')
+    p.add_argument('--rounds', type=_positive_int, default=None, help='run progressive reconstruction for up to this many rounds')
+    p.add_argument('--seeds', type=_positive_int, default=3, help='seeds per progressive round (default: %(default)s)')
+    _common(p, 'predict_out')
+
+_SUBCOMMANDS['predict'] = _add_predict
 
 # %% ../nbs/90_cli.ipynb #h018
 def cmd_analyse(args)->int:
@@ -194,6 +367,20 @@ def cmd_analyse(args)->int:
     nums = dict(mean_s_ratio={k: float(np.mean(list(v.values()))) for k, v in ratios.items()})
     write_report([Section('Analysis', f'{args.model} on {args.dataset}', nums, figs, tables)], out, run_record(args)['config'], 'weightnb analyse')
     write_run_record(args, out); print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.*')))} to {out}"); return 0
+
+# %% ../nbs/90_cli.ipynb #h018p
+def _add_analyse(sub):
+    a = _sub(sub, 'analyse', 'S_ratio per layer, frequency and singular-value sweeps, interpolation: CSV files and report.html',
+             'weightnb analyse --model a.safetensors --other b.safetensors --out analysis', cmd_analyse)
+    _model_flags(a)
+    a.add_argument('--other', default=None, type=_existing, help='second network (same architecture) for S_ratio and interpolation')
+    a.add_argument('--d0s', nargs='+', type=_positive_float, default=[0.5, 1., 2., 4.], help='low-pass cutoffs')
+    a.add_argument('--factors', nargs='+', type=_finite_float, default=[0.5, 0.75, 1.25], help='singular-value multipliers')
+    a.add_argument('--groups', default='stage', choices=['stage', 'block', 'layer'], help='what the sweeps filter at once')
+    a.add_argument('--alphas', type=_positive_int, default=11, help='interpolation points on [0, 1]')
+    _common(a, 'analysis_out')
+
+_SUBCOMMANDS['analyse'] = _add_analyse
 
 # %% ../nbs/90_cli.ipynb #h020
 def _zoo(path:str):
@@ -240,10 +427,39 @@ def cmd_zoo_info(args)->int:
           + f"\nfinal test accuracy: {acc}"); return 0
 
 def cmd_zoo_pack(args)->int:
-    "Pack the zoo folder ZOO into one `.safetensors` file."
+    "Pack the zoo folder ZOO into one `.safetensors` file (its run record beside it as `.run.json`)."
     zoo = _zoo(args.zoo)
     with _flag('OUT'): packed = zoo.pack(args.packed)
-    print(f"packed {len(zoo)} members into {packed}"); return 0
+    write_run_record(args, Path(packed).with_suffix('.run.json')); print(f"packed {len(zoo)} members into {packed}"); return 0
+
+# %% ../nbs/90_cli.ipynb #h032
+def _add_zoo(sub):
+    z = sub.add_parser('zoo', help='generate, align, inspect and pack model zoos',
+                       epilog='example: weightnb zoo info bench/results/zoo_fmnist_small.safetensors')
+    zs = z.add_subparsers(dest='zoo_command', metavar='ZOO_COMMAND', required=True)
+    g = _sub(zs, 'generate', 'train the members of a ZooSpec (JSON file) into a zoo folder; resumes',
+             'weightnb zoo generate --spec spec.json --n-models 30 --out zoo --executor process --workers 2', cmd_zoo_generate)
+    g.add_argument('--spec', required=True, type=_existing, help='ZooSpec JSON file (ZooSpec.to_json())')
+    g.add_argument('--out', required=True, help='zoo folder (created, or resumed)')
+    g.add_argument('--n-models', type=_positive_int, required=True)
+    g.add_argument('--executor', default='local', choices=['local', 'process', 'ray'])
+    g.add_argument('--workers', type=_positive_int, default=1, help='processes or Ray CPUs (default: %(default)s)')
+    g.add_argument('--address', default=None, help='Ray cluster address, e.g. ray://host:10001 (default: a local Ray)')
+    _common(g)
+    a = _sub(zs, 'align', 'align every member of a zoo to a reference by weight matching',
+             'weightnb zoo align zoo.safetensors --reference model_0000 --out zoo_aligned', cmd_zoo_align)
+    a.add_argument('zoo', help='zoo folder or packed file')
+    a.add_argument('--reference', default=None, help='member name or checkpoint file (default: the first member)')
+    a.add_argument('--out', default=None, help="new folder (default: '<zoo>_aligned')")
+    a.add_argument('--max-iter', type=_positive_int, default=100)
+    _common(a, device=False)
+    i = _sub(zs, 'info', 'members, splits and accuracy quartiles of a zoo',
+             'weightnb zoo info bench/results/zoo_fmnist_small.safetensors', cmd_zoo_info)
+    i.add_argument('zoo', help='zoo folder or packed file'); i.add_argument('--json', action='store_true')
+    k = _sub(zs, 'pack', 'pack a zoo folder into one .safetensors file', 'weightnb zoo pack zoo zoo.safetensors', cmd_zoo_pack)
+    k.add_argument('zoo', help='zoo folder'); k.add_argument('packed', metavar='OUT', help='the .safetensors file to write')
+
+_SUBCOMMANDS['zoo'] = _add_zoo
 
 # %% ../nbs/90_cli.ipynb #h023
 def cmd_sane(args)->int:
@@ -300,6 +516,112 @@ def _add_sane(sub):
     e.add_argument('--prompts', type=_positive_int, default=10, help='prompt members (default: %(default)s)')
     e.add_argument('--method', default='kde', choices=['kde', 'gauss'])
 
+_SUBCOMMANDS['sane'] = _add_sane
+
+# %% ../nbs/90_cli.ipynb #h046
+def _encoder(args, model, out:Path):
+    "The `--encoder` weight encoder for the architecture of `model`."
+    from weightnb.align import PCAAutoencoder, WeightAutoencoder, SANEEncoder
+    from weightnb.sane import SANEConfig
+    kw = dict(epochs=args.encoder_epochs, seed=args.seed, device=args.device)
+    if args.encoder == 'pca': return PCAAutoencoder(args.latent_dim, model=model, **kw)
+    if args.encoder == 'wae': return WeightAutoencoder(model, args.latent_dim, hidden=(args.encoder_hidden,), **kw)
+    return SANEEncoder(model, SANEConfig(epochs=args.encoder_epochs, seed=args.seed), out_dir=out / 'sane', device=args.device)
+
+def cmd_align_fit(args)->int:
+    "Fit a weight encoder and an aligner on the train members of ZOO and save them into `--out` (`save_aligner`)."
+    from weightnb.align import DatasetEncoder, feature_backbone, zoo_triplets, Aligner, ResultsEncoder, save_aligner
+    zoo, out = _zoo(args.zoo), Path(args.out); train, val = zoo.split('train'), zoo.split('val')
+    datasets = sorted({m.config['dataset'] for m in zoo}); args.dataset = dataset = args.dataset or datasets[0]
+    if len(train) < 2: raise UsageError(f"argument ZOO: {args.zoo} has {len(train)} train members; the aligner needs at least 2.")
+    if len(datasets) > 1: raise UsageError(f"argument ZOO: {args.zoo} mixes datasets {datasets}; align fits one dataset's zoo.")
+    if args.zoo_epochs and not set(args.zoo_epochs) & (have := {e for m in train for e in m.epochs}):
+        raise UsageError(f"argument --zoo-epochs: the zoo's checkpoints are at epochs {sorted(have)}, not {args.zoo_epochs}.")
+    with _flag('--dataset'): denc = DatasetEncoder(feature_backbone(dataset, epochs=args.backbone_epochs, n_train=args.backbone_n_train,
+                                                                    seed=args.seed, device=args.device))
+    with _flag('ZOO/--zoo-epochs'): tri, vtri = (zoo_triplets(z, denc, args.zoo_epochs) for z in (train, val))
+    if len(tri['state_dicts']) < 2: raise UsageError(f"argument --zoo-epochs: {args.zoo_epochs} leaves fewer than 2 training checkpoints.")
+    we = _encoder(args, train[0].model(), out)
+    with _flag('--encoder'): we.fit(tri['state_dicts'], vtri['state_dicts'] or None); z = we.encode(tri['state_dicts'])
+    al = Aligner(tri['datasets'].shape[1], z.shape[1], ResultsEncoder.from_losses(tri['losses'], args.n_bins), hidden=(args.hidden,),
+                 dataset_encoder=denc, weight_encoder=we)
+    v = (we.encode(vtri['state_dicts']), vtri['datasets'], vtri['losses']) if len(vtri['state_dicts']) > 1 else None
+    hist = al.fit(z, tri['datasets'], tri['losses'], v, epochs=args.epochs, seed=args.seed, device=args.device)
+    meta = dict(zoo=str(args.zoo), dataset=dataset, n_classes=len(tri['classes'][0]), encoder=args.encoder,
+                loss_range=[float(tri['losses'].min()), float(tri['losses'].max())], train_checkpoints=len(z),
+                val_checkpoints=len(vtri['state_dicts']))
+    save_aligner(out, al, metadata=meta); write_run_record(args, out)
+    print(json.dumps({**meta, **hist[-1]}, indent=1)); return 0
+
+# %% ../nbs/90_cli.ipynb #h047
+def _sample_checks(args, al)->str:
+    "The dataset of `align sample`, with `--classes` and `--target-loss` checked against what the aligner was fit on."
+    meta = al.metadata; dataset = args.dataset or meta.get('dataset', 'fashion-mnist')
+    with _flag('--dataset'): info = dataset_info(dataset)
+    if al.dataset_encoder is None: raise UsageError(f"argument DIR: {args.aligner} holds no dataset encoder; refit it with `weightnb align fit`.")
+    arch = al.weight_encoder.model.arch; c, s = arch.get('in_chans', info.in_chans), arch.get('img_size', info.size)
+    if (c, s) != (info.in_chans, info.size):
+        raise UsageError(f"argument --dataset: the aligner's models take {c}-channel {s}x{s} images, {dataset} has "
+                         f"{info.in_chans}-channel {info.size}x{info.size}; pass {meta.get('dataset')}.")
+    if bad := [c for c in args.classes if c >= info.n_classes]:
+        raise UsageError(f"argument --classes: {dataset} has classes 0-{info.n_classes - 1}, not {', '.join(map(str, bad))}.")
+    if (k := meta.get('n_classes')) and len(args.classes) != k:
+        raise UsageError(f"argument --classes: the aligner was fit on {k}-class subsets; pass {k} classes, got {len(args.classes)}.")
+    lo, hi = meta.get('loss_range', (0., math.inf))
+    if not lo <= args.target_loss <= hi:
+        raise UsageError(f"argument --target-loss: the aligner's zoo has validation losses {lo:.3g} to {hi:.3g}; pass one in that range.")
+    return dataset
+
+def cmd_align_sample(args)->int:
+    "Sample models for `--classes` and `--target-loss` from the aligner in DIR, save them and their test metrics."
+    from weightnb.align import load_aligner, conditional_sample
+    with _flag('DIR'): al = load_aligner(args.aligner, args.device)
+    args.dataset = dataset = _sample_checks(args, al); out = Path(args.out)
+    d = al.dataset_encoder.encode_classes(dataset, args.classes)
+    models = conditional_sample(al, d, args.target_loss, args.n, noise=args.noise, seed=args.seed, device=args.device)
+    with _flag('--dataset'): test = dataloaders(dataset, classes=args.classes, n_test=args.n_test, seed=args.seed).test
+    out.mkdir(parents=True, exist_ok=True); rows = []
+    for i, m in enumerate(models):
+        r = evaluate(m, test); f = out / f'sample_{i:03d}.safetensors'
+        save_model(m, f, dataset=dataset, classes=','.join(map(str, args.classes)), target_loss=str(args.target_loss), aligner=str(args.aligner))
+        rows.append(dict(model=f.name, test_acc=r['acc'], test_loss=r['loss']))
+    res = dict(dataset=dataset, classes=args.classes, target_loss=args.target_loss, chance_acc=1 / len(args.classes), samples=rows)
+    write_text_atomic(out / 'metrics.json', json.dumps(res, indent=1)); write_run_record(args, out)
+    print(json.dumps(res, indent=1)); return 0
+
+# %% ../nbs/90_cli.ipynb #h048
+def _add_align(sub):
+    s = sub.add_parser('align', help='fit an aligner on a zoo; sample models for a class subset and a target loss',
+                       epilog='example: weightnb align fit bench/results/zoo_align_small.safetensors --encoder wae --out aligner')
+    ss = s.add_subparsers(dest='align_command', metavar='ALIGN_COMMAND', required=True)
+    f = _sub(ss, 'fit', 'fit a weight encoder and an aligner on the train members of a zoo and save them',
+             'weightnb align fit bench/results/zoo_align_small.safetensors --encoder wae --epochs 150 --out aligner', cmd_align_fit)
+    f.add_argument('zoo', help='zoo folder or packed file (members trained on class subsets of one dataset)')
+    f.add_argument('--encoder', default='wae', choices=['wae', 'pca', 'sane'], help='weight encoder (default: %(default)s)')
+    f.add_argument('--epochs', type=_positive_int, default=150, help='aligner epochs (default: %(default)s)')
+    f.add_argument('--encoder-epochs', type=_positive_int, default=300, help='weight-encoder epochs (default: %(default)s)')
+    f.add_argument('--latent-dim', type=_positive_int, default=64, help='weight latent size, wae/pca (default: %(default)s)')
+    f.add_argument('--encoder-hidden', type=_positive_int, default=512, help='wae hidden width (default: %(default)s)')
+    f.add_argument('--hidden', type=_positive_int, default=256, help='aligner hidden width (default: %(default)s)')
+    f.add_argument('--n-bins', type=_positive_int, default=16, help='validation-loss bins (default: %(default)s)')
+    f.add_argument('--zoo-epochs', nargs='+', type=int, default=None, help='checkpoint epochs used (default: all)')
+    f.add_argument('--dataset', default=None, type=_dataset, help="backbone dataset (default: the zoo's)")
+    f.add_argument('--backbone-epochs', type=_positive_int, default=2, help='FeatureNet epochs, cached (default: %(default)s)')
+    f.add_argument('--backbone-n-train', type=_positive_int, default=None, help='FeatureNet training images (default: all)')
+    _common(f, 'aligner')
+    p = _sub(ss, 'sample', 'sample models for a class subset and a target validation loss from a fitted aligner',
+             'weightnb align sample aligner --classes 0,1,8 --target-loss 0.3 --n 5 --out samples', cmd_align_sample)
+    p.add_argument('aligner', metavar='DIR', help='folder written by `weightnb align fit`')
+    p.add_argument('--classes', required=True, type=_classes, help='class subset, e.g. 0,1,8 (label i = the i-th smallest)')
+    p.add_argument('--target-loss', required=True, type=_nonneg_float, help="validation loss asked for (within the zoo's range)")
+    p.add_argument('--n', type=_positive_int, default=5, help='models to sample (default: %(default)s)')
+    p.add_argument('--noise', type=_nonneg_float, default=0.1, help='latent noise in zoo standard deviations; 0: n identical models (default: %(default)s)')
+    p.add_argument('--dataset', default=None, type=_dataset, help="default: the aligner's dataset (fashion-mnist)")
+    p.add_argument('--n-test', type=_positive_int, default=2000, help='test images per evaluation (default: %(default)s)')
+    _common(p, 'samples')
+
+_SUBCOMMANDS['align'] = _add_align
+
 # %% ../nbs/90_cli.ipynb #h026
 def notebooks_dir()->Path|None:
     "The `nbs` folder of the checkout weightnb runs from, or of the current directory."
@@ -316,162 +638,10 @@ def cmd_lab(args)->int:
         raise UsageError("argument lab: JupyterLab is not installed; run `pip install jupyterlab`.")
     return subprocess.call(cmd)
 
-# %% ../nbs/90_cli.ipynb #h028
-def load_config(path:str)->dict:
-    "Read a JSON or YAML config file into a dict (errors name the file)."
-    p = Path(path)
-    if not p.is_file(): raise UsageError(f"argument --config: {path} does not exist.")
-    if p.suffix.lower() in ('.yaml', '.yml'):
-        import yaml
-        try: d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e: raise UsageError(f"argument --config: {path} is not valid YAML ({e}).") from None
-    elif p.suffix.lower() == '.json':
-        with _flag('--config'): d = read_json(p, what='config file')
-    else: raise UsageError(f"argument --config: {path} must end in .json, .yaml or .yml.")
-    if not isinstance(d, dict): raise UsageError(f"argument --config: {path} must hold a mapping of flag names to values.")
-    return d
-
-def _config_value(a:argparse.Action, v, key:str, path:str):
-    "Check and convert config value `v` for the flag `a`, as the command line would."
-    def bad(msg): return UsageError(f"argument --config: {path}: key {key!r} ({'/'.join(a.option_strings)}): {msg}")
-    if a.nargs == 0:
-        if not isinstance(v, bool): raise bad(f"must be true or false, got {v!r}")
-        return v
-    conv = lambda x: a.type(x if isinstance(x, str) else json.dumps(x) if isinstance(x, (dict, list)) else str(x)) if a.type else x
-    try: v = [conv(x) for x in (v if isinstance(v, list) else [v])] if a.nargs in ('+', '*') else conv(v)
-    except (argparse.ArgumentTypeError, ValueError) as e: raise bad(str(e)) from None
-    if a.choices is not None and v not in a.choices: raise bad(f"must be one of {list(a.choices)}, got {v!r}")
-    return v
-
-def apply_config(sub:argparse.ArgumentParser, cfg:dict, path:str):
-    "Make the keys of `cfg` the defaults of the flags of parser `sub`."
-    acts = {a.dest: a for a in sub._actions if a.option_strings and a.dest != 'help'}
-    for k, v in cfg.items():
-        dest = str(k).lstrip('-').replace('-', '_')
-        if dest not in acts: raise UsageError(f"argument --config: {path}: unknown key {k!r} for `{sub.prog}`; known: {', '.join(sorted(acts))}.")
-        sub.set_defaults(**{dest: _config_value(acts[dest], v, k, path)})
-
-# %% ../nbs/90_cli.ipynb #h030
-def _sub(sub, name:str, help:str, example:str, func):
-    p = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + '.', epilog=f"example: {example}",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(func=func); return p
-
-def _common(p, out:str|None=None, device:bool=True):
-    if out is not None: p.add_argument('--out', default=out, help='output folder (default: %(default)s)')
-    if device: p.add_argument('--device', default=None, type=_device, help='cpu, cuda, cuda:1 or mps (default: the best available)')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
-
-def _add_demo_train(sub):
-    d = _sub(sub, 'demo', 'main job: predictors, spectra, interpolation, re-basin and a zoo probe, as report.html',
-             'weightnb demo --quick --out demo_out', cmd_demo)
-    d.add_argument('--quick', action='store_true', help='the ~3-minute version (DemoConfig.quick)')
-    d.add_argument('--model', default=None, help='reference network (default: bench/results/resnet20_fashion_mnist.safetensors)')
-    d.add_argument('--zoo', default=None, help='model zoo folder or packed file (default: bench/results/zoo_fmnist_small.safetensors)')
-    _common(d, 'demo_out'); d.set_defaults(seed=None)
-    t = _sub(sub, 'train', 'train any weightnb architecture and save a checkpoint',
-             'weightnb train --arch resnet20 --dataset cifar10 --epochs 16 --augment --out resnet20.safetensors', cmd_train)
-    t.add_argument('--arch', default='resnet20', help='resnet20|resnet32|resnet56|zoo_cnn_small|zoo_cnn_large|resnet18')
-    t.add_argument('--arch-kwargs', default={}, type=_json_object, help='JSON constructor arguments, e.g. \'{"shortcut": "B"}\'')
-    t.add_argument('--dataset', default='fashion-mnist', type=_dataset, help='dataset name (default: %(default)s)')
-    t.add_argument('--epochs', type=_positive_int, default=16)
-    t.add_argument('--n-train', type=_positive_int, default=None, help='use only this many training images')
-    t.add_argument('--out', default=None, type=_out, help='save the trained model here (.safetensors or .pt)')
-    t.add_argument('--lr', type=_positive_float, default=0.1)
-    t.add_argument('--opt', default='sgd', choices=['sgd', 'adam', 'adamw', 'radam', 'ranger'])
-    t.add_argument('--batch-size', type=_positive_int, default=128)
-    t.add_argument('--augment', action='store_true', help='random crops (2 px) and flips')
-    _common(t)
-
-# %% ../nbs/90_cli.ipynb #h031
-def _model_flags(p):
-    p.add_argument('--model', required=True, type=_existing, help='checkpoint written by save_model / weightnb train')
-    p.add_argument('--dataset', default=None, type=_dataset, help="default: the dataset stored in the checkpoint")
-    p.add_argument('--n-val', type=_positive_int, default=1000, help='validation images (default: %(default)s)')
-    p.add_argument('--n-test', type=_positive_int, default=2000, help='test images (default: %(default)s)')
-
-def _add_predict_analyse(sub):
-    p = _sub(sub, 'predict', 'train a NeRN kernel predictor for a network (or progressive rounds) and save it',
-             'weightnb predict --model bench/results/resnet20_fashion_mnist.safetensors --hidden 140 --mode decoupled --out pred', cmd_predict)
-    _model_flags(p)
-    p.add_argument('--hidden', type=_positive_int, default=140, help='predictor width (default: %(default)s)')
-    p.add_argument('--mode', default='recon', choices=['recon', 'nern', 'decoupled'])
-    p.add_argument('--steps', type=_positive_int, default=1000, help='reconstruction steps (default: %(default)s)')
-    p.add_argument('--phase2-steps', type=_positive_int, default=300, help='decoupled / NeRN phase-2 steps')
-    p.add_argument('--kernel-batch', type=_positive_int, default=4096, help='kernels per step (default: %(default)s)')
-    p.add_argument('--n-train', type=_positive_int, default=5000, help='training images for KD (default: %(default)s)')
-    p.add_argument('--rounds', type=_positive_int, default=None, help='run progressive reconstruction for up to this many rounds')
-    p.add_argument('--seeds', type=_positive_int, default=3, help='seeds per progressive round (default: %(default)s)')
-    _common(p, 'predict_out')
-    a = _sub(sub, 'analyse', 'S_ratio per layer, frequency and singular-value sweeps, interpolation: CSV files and report.html',
-             'weightnb analyse --model a.safetensors --other b.safetensors --out analysis', cmd_analyse)
-    _model_flags(a)
-    a.add_argument('--other', default=None, type=_existing, help='second network (same architecture) for S_ratio and interpolation')
-    a.add_argument('--d0s', nargs='+', type=_positive_float, default=[0.5, 1., 2., 4.], help='low-pass cutoffs')
-    a.add_argument('--factors', nargs='+', type=_finite_float, default=[0.5, 0.75, 1.25], help='singular-value multipliers')
-    a.add_argument('--groups', default='stage', choices=['stage', 'block', 'layer'], help='what the sweeps filter at once')
-    a.add_argument('--alphas', type=_positive_int, default=11, help='interpolation points on [0, 1]')
-    _common(a, 'analysis_out')
-
-# %% ../nbs/90_cli.ipynb #h032
-def _add_zoo(sub):
-    z = sub.add_parser('zoo', help='generate, align, inspect and pack model zoos',
-                       epilog='example: weightnb zoo info bench/results/zoo_fmnist_small.safetensors')
-    zs = z.add_subparsers(dest='zoo_command', metavar='ZOO_COMMAND', required=True)
-    g = _sub(zs, 'generate', 'train the members of a ZooSpec (JSON file) into a zoo folder; resumes',
-             'weightnb zoo generate --spec spec.json --n-models 30 --out zoo --executor process --workers 2', cmd_zoo_generate)
-    g.add_argument('--spec', required=True, type=_existing, help='ZooSpec JSON file (ZooSpec.to_json())')
-    g.add_argument('--out', required=True, help='zoo folder (created, or resumed)')
-    g.add_argument('--n-models', type=_positive_int, required=True)
-    g.add_argument('--executor', default='local', choices=['local', 'process', 'ray'])
-    g.add_argument('--workers', type=_positive_int, default=1, help='processes or Ray CPUs (default: %(default)s)')
-    g.add_argument('--address', default=None, help='Ray cluster address, e.g. ray://host:10001 (default: a local Ray)')
-    _common(g)
-    a = _sub(zs, 'align', 'align every member of a zoo to a reference by weight matching',
-             'weightnb zoo align zoo.safetensors --reference model_0000 --out zoo_aligned', cmd_zoo_align)
-    a.add_argument('zoo', help='zoo folder or packed file')
-    a.add_argument('--reference', default=None, help='member name or checkpoint file (default: the first member)')
-    a.add_argument('--out', default=None, help="new folder (default: '<zoo>_aligned')")
-    a.add_argument('--max-iter', type=_positive_int, default=100)
-    _common(a, device=False)
-    i = _sub(zs, 'info', 'members, splits and accuracy quartiles of a zoo',
-             'weightnb zoo info bench/results/zoo_fmnist_small.safetensors', cmd_zoo_info)
-    i.add_argument('zoo', help='zoo folder or packed file'); i.add_argument('--json', action='store_true')
-    k = _sub(zs, 'pack', 'pack a zoo folder into one .safetensors file', 'weightnb zoo pack zoo zoo.safetensors', cmd_zoo_pack)
-    k.add_argument('zoo', help='zoo folder'); k.add_argument('packed', metavar='OUT', help='the .safetensors file to write')
+def _add_lab(sub):
     l = _sub(sub, 'lab', 'open JupyterLab on the notebooks', 'weightnb lab --dry-run', cmd_lab)
     l.add_argument('--dir', default=None, help='notebooks folder (default: nbs/)')
     l.add_argument('--dry-run', action='store_true', help='print the command instead of running it')
     l.add_argument('--no-browser', action='store_true')
 
-# %% ../nbs/90_cli.ipynb #h033
-def build_parser()->argparse.ArgumentParser:
-    "The `weightnb` argument parser with its subcommands."
-    p = _Parser(prog='weightnb', description='Weight-space learning: predict, compress, analyse, '
-                'embed, align and generate network weights.', epilog='example: weightnb demo --quick')
-    p.add_argument('--config', default=None, help='JSON or YAML file of defaults for the subcommand\'s flags')
-    sub = p.add_subparsers(dest='command', metavar='COMMAND')
-    sub.add_parser('version', help='print the version').set_defaults(func=cmd_version)
-    _add_demo_train(sub); _add_predict_analyse(sub); _add_zoo(sub); _add_sane(sub)
-    return p
-
-def _subparser(p:argparse.ArgumentParser, names:list[str])->argparse.ArgumentParser:
-    "The (sub-)subparser reached by the command names."
-    for n in names: p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[n]
-    return p
-
-def main(argv:list[str]|None=None)->int:
-    "Entry point of the `weightnb` console script: user errors print one line and return 2."
-    p = build_parser()
-    try:
-        args = p.parse_args(argv)
-        if not getattr(args, 'func', None): p.print_help(); return 0
-        if args.config:
-            apply_config(_subparser(p, _command_names(args)), load_config(args.config), args.config)
-            args = p.parse_args(argv)
-        return args.func(args)
-    except WeightnbError as e:
-        print(f"weightnb: error: {' '.join(str(e).split())}", file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print("weightnb: interrupted", file=sys.stderr); return 130
+_SUBCOMMANDS['lab'] = _add_lab
