@@ -150,14 +150,15 @@ def _fitted_aligner(enc, sds, d, losses, dataset_encoder=None):
     al.fit(enc.encode(sds), d, losses, epochs=2, batch_size=8); return al
 
 
-@pytest.mark.parametrize('kind', ['pca', 'wae', 'sane'])
+@pytest.mark.parametrize('kind', ['pca', 'wae', 'sane', 'func'])
 def test_save_load_aligner_round_trip(tmp_path, kind):
-    from weightnb.align import save_aligner, load_aligner, AlignerFileError, SANEEncoder, FeatureNet
+    from weightnb.align import save_aligner, load_aligner, AlignerFileError, SANEEncoder, FeatureNet, FunctionalEncoder
     from weightnb.sane import SANEConfig
     from weightnb.core import CheckpointError
     sds, lay, base = population(16)
     if kind == 'pca': enc = PCAAutoencoder(latent_dim=4, n_components=3, hidden=(8,), epochs=3, model=base).fit(sds)
     elif kind == 'wae': enc = WeightAutoencoder(base, latent_dim=4, hidden=(8,), epochs=3).fit(sds)
+    elif kind == 'func': enc = FunctionalEncoder(base, torch.randn(8, 1, 28, 28), latent_dim=5, steps=3).fit(sds)
     else: enc = SANEEncoder(base, SANEConfig(token_size=32, d_model=16, n_heads=2, n_layers=1, latent_dim=4, window=8, halo=2, epochs=1,
                                               windows_per_model=1, batch_size=8, n_perm=4)).fit(sds)
     fenc = DatasetEncoder(FeatureNet(1, 10, 8).eval()); fenc._cache[('toy', 'train')] = torch.randn(10, 8)
@@ -191,3 +192,23 @@ def test_load_aligner_refuses_missing_corrupt_and_mismatched_files(tmp_path):
     (tmp_path / 'c' / 'aligner.json').write_text(json.dumps(cfg))
     with pytest.raises(AlignerFileError, match='consistent'): load_aligner(tmp_path / 'c')
     with pytest.raises(NotFittedError): save_aligner(tmp_path / 'd', Aligner(5, 3, ResultsEncoder.from_losses(losses), weight_encoder=WeightAutoencoder(base)))
+
+
+def test_functional_encoder_is_invariant_and_decodes_the_function():
+    from weightnb.align import FunctionalEncoder, fit_aligner
+    from weightnb.rebasin import permutation_spec, random_permutation, apply_permutation
+    sds, lay, base = population(24, k=8)
+    x = torch.randn(80, 1, 28, 28)
+    fe = FunctionalEncoder(base, x[:48], latent_dim=12, steps=120, lr=3e-3).fit(sds[:20])
+    assert fe.encode(sds[:2]).shape == (2, 12) and 0 < fe.history[0]['explained_variance'] <= 1
+    spec = permutation_spec(base); perm = random_permutation(spec, sds[21], generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(fe.encode([sds[21]]), fe.encode([apply_permutation(spec, perm, sds[21])]), atol=1e-4, rtol=1e-5)
+    X = lay.flatten(sds[20:]); start = fe.memory[torch.cdist(fe.encode(sds[20:]), fe.memory_z).argmin(1)]
+    out = lambda W: functional_logits(base, lay, W, x[48:]).detach()
+    err = lambda W: torch.nn.functional.mse_loss(out(W), out(X)).item()
+    assert err(lay.flatten(fe.reconstruct(sds[20:]))) < 0.5 * err(start)        # better than the start, on unseen inputs
+    with pytest.raises(ConfigError, match='latent_dim'): FunctionalEncoder(base, x[:4], latent_dim=50).fit(sds[:20])
+    d, losses = torch.randn(20, 6), torch.rand(20)
+    al = fit_aligner(dict(state_dicts=sds[:20], datasets=d, losses=losses), fe, epochs=3, batch_size=8, hidden=(16,), n_bins=4, results_dim=4)
+    assert len(al.history) == 3 and al.weight_encoder is fe
+    with pytest.raises(ConfigError, match='dataset_encoder'): fit_aligner(dict(state_dicts=sds, datasets=None, losses=losses), fe)

@@ -2,7 +2,7 @@
 
 # %% ../nbs/35_align.ipynb #d21e8382
 from __future__ import annotations
-import copy, hashlib, json
+import copy, hashlib, json, time
 from dataclasses import asdict
 from types import SimpleNamespace
 from pathlib import Path
@@ -17,22 +17,23 @@ from torch import nn, Tensor
 from .core import (WeightnbError, ConfigError, CheckpointError, write_text_atomic, read_json, resolve_device, seed_everything, state_dict_of, save_weights, load_weights, cache_dir,
                            module_device, load_state_dict_checked)
 from .data import load_dataset, make_loader, ImageTensors
-from .train import fit, reestimate_bn
+from .train import fit, reestimate_bn, evaluate
 from .rebasin import permutation_spec, weight_matching, apply_permutation
 from .tokens import tokenize
 from .sane import SANEConfig, train_sane, embed, reconstruct, build_sane
 from .tokens import Standardizer
 from .models import create_model
-from .zoo import Zoo
+from .zoo import Zoo, member_data
 from sklearn.decomposition import IncrementalPCA
 from torch.func import functional_call, vmap
 
 # %% auto #0
 __all__ = ['NotFittedError', 'WeightLayout', 'as_state_dicts', 'mlp', 'MLPAutoencoder', 'train_autoencoder', 'WeightEncoder',
-           'pca_modes', 'PCAAutoencoder', 'functional_logits', 'WeightAutoencoder', 'SANEEncoder', 'FeatureNet',
-           'pixels', 'feature_backbone', 'clip_backbone', 'DatasetEncoder', 'ResultsEncoder', 'nt_xent', 'Aligner',
-           'conditional_sample', 'output_agreement', 'reconstruction_fidelity', 'retrieval_topk', 'similarity_matrix',
-           'zoo_triplets', 'weight_embedding', 'AlignerFileError', 'save_aligner', 'load_aligner']
+           'pca_modes', 'PCAAutoencoder', 'functional_logits', 'WeightAutoencoder', 'SANEEncoder', 'FunctionalEncoder',
+           'FeatureNet', 'pixels', 'feature_backbone', 'clip_backbone', 'DatasetEncoder', 'ResultsEncoder', 'nt_xent',
+           'Aligner', 'conditional_sample', 'output_agreement', 'reconstruction_fidelity', 'retrieval_topk',
+           'similarity_matrix', 'zoo_triplets', 'weight_embedding', 'fit_aligner', 'AlignerFileError', 'save_aligner',
+           'load_aligner', 'align_demo']
 
 # %% ../nbs/35_align.ipynb #95a8a35c
 class NotFittedError(WeightnbError, RuntimeError):
@@ -307,6 +308,56 @@ class SANEEncoder(WeightEncoder):
         "State dicts decoded from flattened token latents."
         self._fitted(); z = torch.as_tensor(z, dtype=torch.float32).reshape(len(z), len(self.template), -1)
         return [{k: v.float() for k, v in reconstruct(self.sane, zi, self.template).items()} for zi in z]
+
+# %% ../nbs/35_align.ipynb #func_cls
+class FunctionalEncoder(WeightEncoder):
+    "Latent = logits on fixed probe images (PCA over the zoo); decode = fit weights to them from the nearest training checkpoint."
+    def __init__(self, model:nn.Module,        # the architecture
+                 probe_x:Tensor,              # (P, C, H, W) probe inputs, normalised as the models' training data
+                 latent_dim:int|None=None,    # PCA components of the logit signatures (None: all P * n_classes numbers)
+                 steps:int=300, lr:float=2e-3, # optimiser steps and Adam learning rate of the decoder
+                 batch_models:int=64, seed:int=0, device=None):
+        self.model, self.probe_x = copy.deepcopy(model).cpu().eval(), torch.as_tensor(probe_x).float().cpu()
+        self.cfg = dict(latent_dim=latent_dim, steps=steps, lr=lr, batch_models=batch_models, seed=seed)
+        self.device, self.layout, self.history, self.reference = device, None, [], None
+    def signatures(self, X:Tensor)->Tensor:
+        "(n, P * n_classes) probe logits of the weight rows `X`."
+        dev = resolve_device(self.device); m, x, b = copy.deepcopy(self.model).to(dev), self.probe_x.to(dev), self.cfg['batch_models']
+        with torch.no_grad(): return torch.cat([functional_logits(m, self.layout, X[i:i + b].to(dev), x).flatten(1).cpu() for i in range(0, len(X), b)])
+    def _z(self, S:Tensor)->Tensor: return (S - self.s_mean) @ self.basis.T
+    def _s(self, z:Tensor)->Tensor: return z @ self.basis + self.s_mean
+
+# %% ../nbs/35_align.ipynb #func_fit
+def _func_fit(self:FunctionalEncoder, weights, val_weights=None)->FunctionalEncoder:
+    "Signatures of the training zoo, their PCA basis, and the memory of training weights for the decoder's start."
+    sds = as_state_dicts(weights); self.layout = WeightLayout(sds[0]); self.memory = self.layout.flatten(sds)
+    S = self.signatures(self.memory); self.s_mean = S.mean(0); k = self.cfg['latent_dim']
+    if k is None: self.basis = torch.eye(S.shape[1])
+    else:
+        if k > min(S.shape): raise ConfigError(f"latent_dim={k} exceeds what {len(S)} models x {S.shape[1]} logits can span ({min(S.shape)}).")
+        _, sv, Vh = torch.linalg.svd(S - self.s_mean, full_matrices=False); self.basis = Vh[:k].contiguous()
+        self.history = [dict(explained_variance=float((sv[:k] ** 2).sum() / (sv ** 2).sum()))]
+    self.memory_z = self._z(S); return self
+
+@torch.no_grad()
+def _func_encode(self:FunctionalEncoder, weights)->Tensor:
+    "Latent vectors (n, latent_dim) of `weights`: their PCA-projected probe logits."
+    self._fitted(); return self._z(self.signatures(self.layout.flatten(as_state_dicts(weights))))
+
+def _func_decode(self:FunctionalEncoder, z:Tensor)->list[dict]:
+    "State dicts whose probe logits match `z`, optimised from the nearest training checkpoints."
+    self._fitted(); z = torch.as_tensor(z, dtype=torch.float32).cpu(); c = self.cfg; dev = resolve_device(self.device)
+    W = self.memory[torch.cdist(z, self.memory_z).argmin(1)].clone()
+    m, x = copy.deepcopy(self.model).to(dev), self.probe_x.to(dev); torch.manual_seed(c['seed'])
+    for i in range(0, len(z), c['batch_models']):
+        w = W[i:i + c['batch_models']].to(dev).requires_grad_(); tgt = self._s(z[i:i + c['batch_models']]).to(dev).view(len(w), len(x), -1)
+        opt = torch.optim.Adam([w], lr=c['lr'])
+        for _ in range(c['steps']):
+            loss = F.mse_loss(functional_logits(m, self.layout, w, x), tgt); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        W[i:i + len(w)] = w.detach().cpu()
+    return self.layout.unflatten(W)
+
+FunctionalEncoder.fit, FunctionalEncoder.encode, FunctionalEncoder.decode = _func_fit, _func_encode, _func_decode
 
 # %% ../nbs/35_align.ipynb #9477c74f
 class FeatureNet(nn.Module):
@@ -585,6 +636,26 @@ def weight_embedding(aligner:Aligner)->Callable:
         return aligner.standardise(aligner.weight_encoder.encode(sds)).cpu().numpy()
     return fn
 
+# %% ../nbs/35_align.ipynb #fit_aligner
+def fit_aligner(train,                           # a Zoo, a list of its members, or `zoo_triplets` output (with datasets)
+                weight_encoder:WeightEncoder,    # fitted here unless it is fitted already
+                dataset_encoder:DatasetEncoder|None=None, # needed unless `train` is `zoo_triplets` output
+                val=None,                        # validation members or triplets (loss curves only)
+                epochs:int=150, hidden:Sequence[int]=(256,), n_bins:int=16, results_dim:int=64,
+                regression_weight:float=1., temperature:float=0.1, dropout:float=0.1,
+                batch_size:int=64, lr:float=1e-3, seed:int=0, device=None)->Aligner:
+    "Fit the weight encoder and the shared encoder on a zoo's (weights, dataset, validation loss) triplets."
+    tri = lambda x: x if isinstance(x, dict) else zoo_triplets(x, dataset_encoder)
+    tr, va = tri(train), None if val is None else tri(val)
+    if tr['datasets'] is None: raise ConfigError("fit_aligner needs dataset embeddings: pass dataset_encoder=... (or triplets made with one).")
+    if weight_encoder.layout is None: weight_encoder.fit(tr['state_dicts'], None if va is None else va['state_dicts'])
+    z = weight_encoder.encode(tr['state_dicts'])
+    al = Aligner(tr['datasets'].shape[1], z.shape[1], ResultsEncoder.from_losses(tr['losses'], n_bins, results_dim), hidden, dropout,
+                 temperature, regression_weight, dataset_encoder, weight_encoder)
+    v = None if va is None else (weight_encoder.encode(va['state_dicts']), va['datasets'], va['losses'])
+    al.fit(z, tr['datasets'], tr['losses'], val=v, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device)
+    return al
+
 # %% ../nbs/35_align.ipynb #io_enc
 class AlignerFileError(CheckpointError):
     "A saved aligner folder is missing, corrupt, or its files do not belong together."
@@ -631,7 +702,16 @@ def _sane_load(t:dict, c:dict, model)->SANEEncoder:
     enc = SANEEncoder(model, cfg, align=c['cfg']['align'], sane=sane.eval()); enc.layout = WeightLayout(_sub(t, 'template'))
     enc.reference = _sub(t, 'reference'); enc.template = tokenize(enc.reference, sane.token_size, cfg.ignore_bn); return enc
 
-_ENCODER_IO = {'PCAAutoencoder': (_pca_state, _pca_load), 'WeightAutoencoder': (_wae_state, _wae_load), 'SANEEncoder': (_sane_state, _sane_load)}
+def _func_state(enc:FunctionalEncoder)->tuple[dict, dict]:
+    t = {f'template.{k}': v for k, v in enc.layout.template.items()}
+    return t | dict(probe_x=enc.probe_x, s_mean=enc.s_mean, basis=enc.basis, memory=enc.memory, memory_z=enc.memory_z), dict(cfg=enc.cfg, history=enc.history)
+
+def _func_load(t:dict, c:dict, model)->FunctionalEncoder:
+    if model is None: raise AlignerFileError("A FunctionalEncoder needs its architecture, but the saved aligner names none.")
+    enc = FunctionalEncoder(model, t['probe_x'], **c['cfg']); enc.layout = WeightLayout(_sub(t, 'template')); enc.history = c['history']
+    enc.s_mean, enc.basis, enc.memory, enc.memory_z = t['s_mean'], t['basis'], t['memory'], t['memory_z']; return enc
+
+_ENCODER_IO = {'FunctionalEncoder': (_func_state, _func_load), 'PCAAutoencoder': (_pca_state, _pca_load), 'WeightAutoencoder': (_wae_state, _wae_load), 'SANEEncoder': (_sane_state, _sane_load)}
 
 # %% ../nbs/35_align.ipynb #io_save
 _ALIGNER_FORMAT = 1
@@ -702,3 +782,42 @@ def load_aligner(path:str|Path, # a folder written by `save_aligner`
         raise AlignerFileError(f"{path} does not hold a consistent aligner ({type(err).__name__}: {err}); re-save it with save_aligner.") from None
     al.history, al.metadata = cfg.get('history', []), cfg.get('metadata', {})
     return al.to(resolve_device(device)).eval()
+
+# %% ../nbs/35_align.ipynb #demo0
+def _nearest(tr:dict, d:Tensor, loss:float)->int:
+    "Index of the training checkpoint with the closest dataset embedding, then the closest validation loss."
+    sim = F.normalize(tr['datasets'], dim=1) @ F.normalize(d, dim=0); cand = (sim >= sim.max() - 1e-6).nonzero().squeeze(1)
+    return int(cand[(tr['losses'][cand] - loss).abs().argmin()])
+
+def _spearman(a, b)->float:
+    from scipy.stats import spearmanr
+    return float(spearmanr(a, b).statistic) if len(a) > 2 else float('nan')
+
+# %% ../nbs/35_align.ipynb #demo
+def align_demo(zoo:Zoo,                      # a zoo of one architecture on class subsets of one dataset (folder or packed)
+               holdout:float=0.1,            # share of the class subsets held out entirely
+               n_probe:int=256, latent_dim:int=64, steps:int=100, # FunctionalEncoder settings
+               epochs:int=150,               # shared-encoder epochs
+               backbone_epochs:int=1, backbone_n_train:int|None=10000, # dataset-encoder backbone (cached after the first call)
+               seed:int=0, device=None)->dict:
+    "Fit an aligner on part of `zoo`, sample a model for each held-out (D, R) and score it against retrieval and random init."
+    t0 = time.time(); members = list(zoo); subsets = sorted({tuple(m.config['classes']) for m in members}); rng = np.random.default_rng(seed)
+    held = {subsets[i] for i in rng.choice(len(subsets), max(1, round(holdout * len(subsets))), replace=False)}
+    train, test = [m for m in members if tuple(m.config['classes']) not in held], [m for m in members if tuple(m.config['classes']) in held]
+    cfg0 = members[0].config; ds = load_dataset(cfg0['dataset'], 'train'); make = lambda: create_model(cfg0['arch'], **cfg0['arch_kwargs'])
+    denc = DatasetEncoder(feature_backbone(cfg0['dataset'], 64, backbone_epochs, backbone_n_train, seed, device))
+    probe = ds.x[torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n_probe]]
+    tr, te = zoo_triplets(train, denc), zoo_triplets(test, denc); last = {m.name: m.epochs[-1] for m in test}
+    al = fit_aligner(tr, FunctionalEncoder(make(), probe, latent_dim, steps, seed=seed, device=device), denc, epochs=epochs, seed=seed, device=device)
+    keep = [i for i, (n, e) in enumerate(te['keys']) if e == last[n]]                 # the final checkpoint of each held-out member
+    te = dict(state_dicts=[te['state_dicts'][i] for i in keep], datasets=te['datasets'][keep], losses=te['losses'][keep])
+    fit_s = time.time() - t0; seed_everything(seed)
+    models = dict(sample=al.weight_encoder.models(al.weight_encoder.decode(al.project(te['datasets'], te['losses'])), make),
+                  nearest_neighbour=[load_state_dict_checked(make(), tr['state_dicts'][_nearest(tr, d, float(r))]) for d, r in zip(te['datasets'], te['losses'])],
+                  random_init=[make() for _ in te['losses']], original=[load_state_dict_checked(make(), sd) for sd in te['state_dicts']])
+    out = dict(n_train_models=len(train), n_heldout_models=len(test), held_subsets=sorted(held), fit_seconds=fit_s)
+    data = [member_data(m.config, m.config['spec_seed']) for m in test]      # same order as the kept checkpoints
+    for k, ms in models.items():
+        ev = [(evaluate(mo.eval(), make_loader(d[2], 1024))['acc'], evaluate(mo, make_loader(d[1], 1024))['loss']) for mo, d in zip(ms, data)]
+        out[k] = dict(test_acc=float(np.mean([a for a, _ in ev])), spearman=_spearman(te['losses'].tolist(), [l for _, l in ev]))
+    out['seconds'] = time.time() - t0; return out
