@@ -135,10 +135,10 @@ def diagnostics(sane, aligned, spec, P)->dict:
         sl = slice(L.start, L.start + L.n_tokens); m = mask[sl].repeat(len(x), 1)
         A, B = xt[:, sl].reshape(-1, d_t), x[:, sl].reshape(-1, d_t); mu = A.mean(0)
         V = torch.linalg.svd(A - mu, full_matrices=False).Vh[:k]; Bh = (B - mu) @ V.T @ V + mu
-        layers[L.name] = dict(real_per_token=int(L.row_len if L.per_row == 1 else d_t), n_tokens=L.n_tokens,
+        layers[L.name] = dict(real_per_token=int(L.row_len if L.per_row == 1 else d_t), n_tokens=L.n_tokens, entries=int(mask[sl].sum()),
                               sane=float(err[:, sl].sum() / m.sum()), pca=float((((Bh - B) ** 2) * m).sum() / m.sum()))
     out['mse_by_layer'] = layers
-    out['pca_total'] = sum(v['pca'] * v['n_tokens'] * v['real_per_token'] for v in layers.values()) / sum(v['n_tokens'] * v['real_per_token'] for v in layers.values())
+    out['pca_total'] = sum(v['pca'] * v['entries'] for v in layers.values()) / sum(v['entries'] for v in layers.values())
     dls = dataloaders(spec.dataset, batch_size=500, n_train=spec.n_train, n_val=spec.n_val, n_test=spec.n_test, seed=spec.seed)
     last, dl_ = split_sds(aligned, aligned, 'test', [spec.epochs]); z_ = Zoo(aligned); rows = []
     for sd, name in zip(last, dl_.model):                 # every held-out model at its last epoch, with its own activation
@@ -399,7 +399,11 @@ def diag_lines(d:dict, seed:str, cfg:dict)->list[str]:
          '| layer | real entries per token | tokens | SANE MSE | PCA MSE |', '|---|---|---|---|---|']
     L += [f'| {n} | {v["real_per_token"]} | {v["n_tokens"]} | {v["sane"]:.4f} | {v["pca"]:.4f} |' for n, v in d['mse_by_layer'].items()]
     e = d['mse_by_epoch']; ks = sorted(e, key=int)
-    L += ['', f'PCA over all layers (entry-weighted): {d["pca_total"]:.4f}. SANE MSE by checkpoint epoch: '
+    w = {n: v.get('entries', v['n_tokens'] * v['real_per_token']) for n, v in d['mse_by_layer'].items()}
+    sane_tot = sum(d['mse_by_layer'][n]['sane'] * w[n] for n in w) / sum(w.values())
+    L += ['', f'Over all layers (entry-weighted): SANE {sane_tot:.4f}, PCA {d["pca_total"]:.4f}'
+          + (' - SANE is no better than the linear code of the same width. ' if sane_tot >= 0.95 * d['pca_total'] else '. ')
+          + 'SANE MSE by checkpoint epoch: '
           + ', '.join(f'epoch {k} {e[k]:.3f}' for k in (ks[0], ks[len(ks) // 3], ks[2 * len(ks) // 3], ks[-1])) + '.', '']
     r = d['recon_acc_test_all']
     L += [f'Every held-out model at its last epoch (all activations, {len(r)} models): test accuracy {mean_sd([x[0] for x in r])} % '
