@@ -391,8 +391,10 @@ def render(out:Path, profile:str, cmd:str)->Path:
     prog = in_progress(base)   # from git-ignored resume files: printed, not written, so the md follows from committed JSON alone
     if prog: print('runs in progress:', *prog, sep='\n')
     L += render_curves(F, c) + render_t2(F, c, orig or dict(n_test=10000)) + render_t1(F, c) + render_t5(F, c) + render_t8(F, c) + render_t3(F, c, base)
-    envs = {environment_line(r.get('env')) for r in F.values() if r.get('env')}
-    L += ['## Environments', '', *sorted(envs)] if envs else []
+    envs = {}   # runs per environment, the time of day left out
+    for r in F.values():
+        if r.get('env'): e = environment_line({k: v for k, v in r['env'].items() if k != 'time_utc'}); envs[e] = envs.get(e, 0) + 1
+    L += ['## Environments', '', *[f'- {n} run(s): {e}' for e, n in sorted(envs.items())]] if envs else []
     return write_results(out / ('predictors_long.md' if profile == 'full' else 'predictors_long_quick.md'),
                          f'Predictor tables at one long budget ({profile}): faithful NeRN, recon-only, decoupled', cmd, L, sources=f'`{rel(base)}/`')
 
