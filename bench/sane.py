@@ -28,6 +28,7 @@ from weightnb.train import evaluate
 RES = ROOT / 'bench' / 'results'
 RUNS = RES / '_zoo_sane_runs'
 TARGETS = ('test_acc', 'epoch', 'ggap')
+NEAR = 'subsample, one prompt per sample, bandwidth x 0.1 (not the paper)'
 HALO_WINDOW = 16     # inference window of the halo ablation: shorter than a model, so halos matter
 
 def profile(quick:bool, epochs:int|None=None)->dict:
@@ -282,6 +283,11 @@ def run_all(a, P, cache):
         rows = {'random init': scratch}
         for method in ('kde', 'subsample', 'bootstrap', 'gauss'):
             t0 = time.perf_counter(); rows[method] = samples(method); out[f'{method}_seconds'] = time.perf_counter() - t0
+        rows[NEAR] = sample_models(sane, prompts, P['n_samples'], tmpl, 'subsample', metric_dl=dls.val, n_candidates=P['n_candidates'],
+                                   per_token=False, bandwidth_scale=0.1, seed=0)           # not the paper's: whole prompts, small bandwidth
+        rows['prompts (fine-tuned)'] = []
+        for p in prompts[:P['n_samples']]:
+            m = copy.deepcopy(tmpl); m.load_state_dict(p); rows['prompts (fine-tuned)'].append(m)
         for k, ms in rows.items(): out[k] = finetune_curve(ms, dls.train, dls.test, P['finetune'], 'adam', 1e-3).tolist()
         return out
     cache.run('table3', table3, config=dict(cfg=base.__dict__, n=len(names), P={k: v for k, v in P.items() if k != 'cfg'}))
@@ -484,7 +490,7 @@ def render(a, P, cache):
               f'{100*statistics.mean(t["prompt_acc"]):.2f} %. Subsampling keeps the best {P["n_samples"]} of {P["n_candidates"]} by validation '
               f'accuracy; bootstrap: {P["boot_rounds"]} rounds; gauss: {P["boot_rounds"]} bootstrap rounds from N(0, I). Fine-tuning: Adam, lr 1e-3, the zoo\'s training images.', '',
               '| method | ' + ' | '.join(f'epoch {e}' for e in ep) + ' |', '|---|' + '---|' * len(ep)]
-        for k in ('random init', 'kde', 'subsample', 'bootstrap', 'gauss'):
+        for k in ('random init', 'kde', 'subsample', 'bootstrap', 'gauss', NEAR, 'prompts (fine-tuned)'):
             if k in t: L.append(f'| {k} | ' + ' | '.join(mean_sd([r[i] for r in t[k]]) for i in range(len(ep))) + ' |')
         zs = statistics.mean(r[0] for r in t['subsample']); pm = statistics.mean(t['prompt_acc'])
         L += ['', f'Goal (zero-shot subsampled >= 0.8 x prompt mean): {100*zs:.2f} % vs 0.8 x {100*pm:.2f} % = {80*pm:.2f} %: '
