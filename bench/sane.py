@@ -449,8 +449,8 @@ def render(a, P, cache):
     L += ['SANE config (CPU scale; the paper uses token size 289, d_model 1024, 4 layers, 4-8 heads, latent 128 and window 32 '
           'for these CNNs, 50 epochs): `' + json.dumps(cfg) + '`' + (f'; a zoo_cnn_small model is {n_tok} tokens' if n_tok else '') + '.', '',
           '**What is scaled down, and why.** The zoo models are trained on 1,200 Fashion-MNIST images for 15 epochs instead of the full '
-          'training set (see `zoos.md`: the full set costs ~95 s per model, ~8 h for 300 models on one core); SANE is ~60x narrower '
-          f'than the paper\'s (d_model {cfg["d_model"]} vs 1024, {cfg["n_layers"]} vs 4 layers) and trains for {cfg["epochs"]} epochs '
+          'training set (see `zoos.md`: the full set costs ~95 s per model, ~8 h for 300 models on one core); SANE is '
+          f'{1024 // cfg["d_model"]}x narrower than the paper\'s (d_model {cfg["d_model"]} vs 1024) with {cfg["n_layers"]} instead of 4 layers, and trains for {cfg["epochs"]} epochs '
           'instead of 50, because it trains on one shared CPU core in the time this session had; fine-tuning runs 5 epochs instead of 25.', '']
     if seeds:
         L += ['## Table 1: linear probing (test R²)', '', f'SANE: {len(seeds)} seed{"s" if len(seeds) > 1 else ""} ({", ".join(s.split("_")[-1] for s in seeds)}); '
