@@ -264,6 +264,12 @@ def test_align_fit_and_sample(class_zoo, tmp_path, monkeypatch):
     (tmp_path/'c.yaml').write_text(f'classes: [1, 2, 3]\ntarget-loss: {hi}\nn: 1\nn_test: 100\ndevice: cpu\nout: {tmp_path/"s2"}\n')
     rc, out, err = run('--config', tmp_path/'c.yaml', 'align', 'sample', tmp_path/'al')              # --config applies too
     assert rc == 0 and json.loads(out)['classes'] == [1, 2, 3] and len(list((tmp_path/'s2').glob('*.safetensors'))) == 1, err
+    rc, out, err = run('align', 'fit', class_zoo, '--encoder', 'wae', *ALIGN_FIT, '--out', tmp_path/'al2')     # same seed: same aligner
+    sha = lambda d: json.loads((tmp_path/d/'aligner.json').read_text())['sha256']
+    assert rc == 0 and sha('al') == sha('al2'), err
+    rc, out, err = run('align', 'sample', tmp_path/'al2', '--classes', '8,0,1', '--target-loss', lo, '--n', 2, '--n-test', 200,
+                       '--device', 'cpu', '--out', tmp_path/'s_again')
+    assert rc == 0 and json.loads(out) == res, err
     rc, out, err = run('align', 'fit', class_zoo, '--encoder', 'pca', *ALIGN_FIT, '--out', tmp_path/'al_pca')
     assert rc == 0 and json.loads(out)['encoder'] == 'pca', err
     for argv, flag in (([tmp_path/'al', '--classes', '0,1', '--target-loss', lo], '--classes'),            # fit on 3-class subsets
