@@ -458,6 +458,59 @@ def render_t3(F:dict, c:dict, orig:dict)->list[str]:
             f"- The teacher is {100*margin:.2f} points above the target; paired change {100*_mean(diff):+.2f} points over {len(diff)} seeds.", '']
 
 
+def render_verdicts(out:Path, F:dict, c:dict, orig:dict)->list[str]:
+    "The closing note: each claim of the paper with its verdict (reproduces / does not / not tested) and the figure it rests on."
+    acc = lambda src, m, h, tag='': [_m(src[k])['test_acc'] for s in c['seeds'] if (k := f'{m}_h{h}{tag}_s{s}') in src]
+    V, hs = [], [h for h in c['t2_hidden'] if acc(F, 'recon', h) and acc(F, 'decoupled', h)]
+    L_ = Cache(out / 'predictors' / 'recon_long').all() if (out / 'predictors' / 'recon_long').exists() else {}
+    for src, tag, steps in ((F, '', c['steps']), (L_, '_steps10000', 10_000)):
+        hh = [h for h in c['t2_hidden'] if acc(src, 'recon', h, tag) and acc(src, 'decoupled', h, tag)]
+        if not hh: continue
+        d = [100 * (_mean(acc(src, 'decoupled', h, tag)) - _mean(acc(src, 'recon', h, tag))) for h in hh]
+        n = sorted({len(acc(src, 'recon', h, tag)) for h in hh})
+        V.append(f"Table 2, decoupled above recon-only at {steps:,} steps: **{'reproduces' if min(d) > 0 else 'does not reproduce'}** "
+                 f"in direction ({sum(x > 0 for x in d)} of {len(hh)} sizes, {min(d):+.2f} to {max(d):+.2f} points, n = "
+                 f"{' or '.join(map(str, n))}); levels are not compared across datasets" +
+                 ('; the budget was chosen after test numbers had been read (above).' if steps != c['steps'] else '.'))
+    nern = [h for h in hs if acc(F, 'nern', h)]
+    if nern:
+        below = sum(_mean(acc(F, 'nern', h)) <= _mean(acc(F, 'recon', h)) for h in nern)
+        lg = out / 'predictors' / 'long'
+        done = sorted(p.stem for p in lg.glob('nern_h*_s*.json')) if lg.exists() else []
+        V.append('Table 2, NeRN above recon-only and decoupled above NeRN: ' + (
+                 f"**not tested** here: {len(done)} faithful NeRN run(s) have finished; the verdict is in `predictors_long.md`" if done else
+                 '**not tested**: the faithful NeRN has not finished at any budget (`bench/predictors_long.py`)') +
+                 f"; the earlier, non-faithful variant is at or below recon-only at {below} of {len(nern)} sizes at {c['steps']:,} steps.")
+    if (k := f"t1_progressive_h{c['t1_hidden']}") in F and len(rr := F[k]['rounds']) > 1:
+        r0, r1 = rr[0], rr[1]
+        V.append(f"Table 1, progressive rounds beat the original: **{'reproduces' if r1['test_acc_mean'] > r0['test_acc_mean'] else 'does not reproduce'}** "
+                 f"at {c['steps']:,} steps (round 1 {100*(r1['test_acc_mean'] - r0['test_acc_mean']):+.2f} points on test, n = {len(c['seeds'])}).")
+        V.append(f"Figure 3(b), late-layer S_ratio rises over rounds: **not tested** ({len(rr) - 1} round ran); round 1 is "
+                 f"{r1['s_ratio_late_mean']:+.4f} against the original, the paper's direction, for one model.")
+    if (k := f"t5_int8_h{c['h3']}") in F and 'decoupled_int8' in F[k]:
+        t = F[k]; loss = 100 * (t['decoupled']['acc'] - t['decoupled_int8']['acc'])
+        V.append(f"Table 5, int8 costs the decoupled predictor about {PAPER['t5']['decoupled'] - PAPER['t5']['decoupled_int8']:.2f} points: "
+                 f"**{'does not reproduce' if loss > 2 * (PAPER['t5']['decoupled'] - PAPER['t5']['decoupled_int8']) else 'reproduces'}** for one "
+                 f"run (hidden {c['h3']}, seed {c['seeds'][0]}: {loss:.2f} points per-channel). Decoupled keeps more than NeRN under int8: "
+                 "**not tested**, the only NeRN predictor quantised is near chance (the like-with-like table above).")
+    h = c['h3']; nz = [F[k] for s in c['seeds'] if (k := f'noise_h{h}_s{s}') in F]
+    if nz:
+        lower = sum(x['metrics']['phase2']['val_acc'] <= x['metrics']['phase1']['val_acc'] for x in nz)
+        V.append(f"Table 8, noise inputs add accuracy in phase 2: **{'does not reproduce' if lower == len(nz) else 'mixed'}** at "
+                 f"{c['phase2_steps']} steps (no gain on validation in {lower} of {len(nz)} seeds; a 600-step run of one seed gains on test, "
+                 "`predictors_noise_long.md`).")
+    if (k := f't3_teacher56_h{h}') in F:
+        m = F[k]['teacher_test_acc'] - orig['test_acc']
+        V.append(f"Table 3, a stronger teacher helps phase 2: **{'not tested' if m < 0.008 else 'see the table'}** (teacher "
+                 f"{100*m:+.2f} points over the target; the long-budget runner trains one at least 0.8 points above on validation).")
+    f1 = [_m(F[f'recon_h{h_}_s{c["seeds"][0]}'])['test_acc'] for h_ in c['fig1'] if f'recon_h{h_}_s{c["seeds"][0]}' in F]
+    if len(f1) > 2:
+        mono = all(b >= a for a, b in zip(f1, f1[1:]))
+        V.append(f"Figure 1, recon-only accuracy grows with predictor size: **{'reproduces' if mono else 'mixed'}** ({f1[0]*100:.2f} % at the "
+                 f"smallest to {f1[-1]*100:.2f} % at the largest of {len(f1)} sizes, {'monotone' if mono else 'not monotone'}; one seed each).")
+    return ['## Verdicts', '', *[f'- {x}' for x in V], ''] if V else []
+
+
 def layers_sentence(F:dict)->str:
     "Which conv layers the runs in `F` predicted (their CRs are those of these layers)."
     ls = sorted({r['config']['layers'] for k, r in F.items() if k != 'original'})
@@ -500,6 +553,7 @@ def render(out:Path, profile:str, cmd:str)->Path:
         L += render_fig1(F, c, orig, out, name) + render_t1(F, c, orig, out, name) + render_t5(F, c, old)
         L += render_t8(out, F, c) if profile == 'full' else []
         L += render_t3(F, c, orig)
+        L += render_verdicts(out, F, c, orig) if profile == 'full' else []
     return write_results(out / f'{name}.md', f'Predictor networks: a miniature reproduction of NeRN and decoupled training ({profile})',
                          cmd, L, sources=f'`{rel(base)}/`')
 
