@@ -1,6 +1,6 @@
 """Dashboards without a browser: control values -> `.run()` -> the figure holds exactly what the library returns;
 cancelling, caching, errors shown in the dashboard, snapshots. Tiny CNNs on sklearn's digits keep it fast."""
-import time
+import json, time
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +254,112 @@ def test_embedding_dashboard_on_reference_zoo():
     assert d.error is None, d.message.value
     n = len(d.figure.data[0].y)
     assert n == (z.frame().epoch == d.controls['epoch'].value).sum() and np.asarray(d.figure.data[0].z).shape == (n, n)
+
+
+# ------------------------------------------------------------------ SANE and alignment choices
+@pytest.fixture(scope='module')
+def sane_zoo():
+    "A tiny SANE (seconds) on perturbed copies of one zoo_cnn_small, and 6 such models to embed."
+    from weightnb.models import zoo_cnn_small
+    from weightnb.sane import SANEConfig, train_sane
+    torch.manual_seed(0); base = zoo_cnn_small().state_dict()
+    sds = [{k: v + 0.05 * (i % 3 + 1) * torch.randn_like(v) for k, v in base.items()} for i in range(20)]
+    cfg = SANEConfig(token_size=32, d_model=32, n_heads=2, n_layers=1, latent_dim=8, window=8, halo=2, epochs=2, batch_size=8, n_perm=0)
+    sane, _ = train_sane({'train': sds[:14], 'val': sds[14:]}, cfg, progress=False, device='cpu')
+    return sane, sds[:6]
+
+
+def _wait_done(d, job, timeout=30):
+    "Wait for the run a control change started (`job`: the one running before the change)."
+    assert d._job is not None and d._job is not job, 'the control change started no run'
+    assert d.wait(timeout) and d.error is None, d.message.value
+
+
+def test_sane_choices_redraw_from_the_dropdown(sane_zoo):
+    "Choosing the SANE model embedding in the dropdown (auto mode: a worker thread) redraws the heatmap with SANE's numbers."
+    from weightnb.sane import sane_features, embed, layer_spread
+    from weightnb.tokens import tokenize
+    from weightnb.dashboards import sane_embeddings, sane_matrices
+    sane, sds = sane_zoo
+    meta = pd.DataFrame(dict(test_acc=[.5, .9, .1, .7, .3, .6]))
+    d = EmbeddingHeatmapDashboard(sds, embeddings=sane_embeddings(sane), per_model=sane_matrices(sane), frame=meta, device='cpu', auto=True)
+    assert {'SANE model embedding', 'flattened weights'} <= set(d.controls['embedding'].options)
+    assert d.controls['embedding'].value == 'flattened weights'
+    d.start(); assert d.wait(30)
+    before = np.asarray(d.figure.data[0].z, dtype=float)
+    job = d._job; d.controls['embedding'].value = 'SANE model embedding'; _wait_done(d, job)   # what a click in the dropdown does
+    order = meta.sort_values('test_acc', kind='stable').index.tolist()
+    z = np.asarray(d.figure.data[0].z, dtype=float)
+    assert np.allclose(z, cosine_similarity(sane_features(sane, [sds[i] for i in order])), atol=1e-6, rtol=0)
+    assert not np.allclose(z, before) and 'SANE model embedding' in d.figure.layout.title.text
+    d.set(view='one model', model='model 4', per_model='SANE token latents').run()
+    tok = tokenize(sds[4], 32); z4 = embed(sane, sds[4])
+    assert np.asarray(d.figure.data[0].z).shape == (len(tok), 8) == tuple(z4.shape)
+    assert np.allclose(np.asarray(d.figure.data[0].z, dtype=float), z4.numpy(), atol=1e-6, rtol=0)
+    assert d.figure.data[0].y[0] == 'conv1:0' and d.figure.data[0].y[-1] == 'fc2:9' and len(set(d.figure.data[0].y)) == len(tok)
+    d.set(per_model='SANE layer spread').run()
+    assert list(d.figure.data[0].y) == ['conv1', 'conv2', 'conv3', 'fc1', 'fc2']
+    assert np.allclose(np.asarray(d.figure.data[0].z, dtype=float), layer_spread(z4, tok.positions).numpy(), atol=1e-6, rtol=0)
+    assert static_png(d.figure)[:4] == b'\x89PNG'
+
+
+def test_sane_choices_errors(sane_zoo, models):
+    from weightnb.dashboards import sane_embeddings, sane_matrices
+    sane, _ = sane_zoo
+    with pytest.raises(DashboardError, match='needs a trained weightnb.sane.SANE'): sane_embeddings('sane.safetensors')
+    with pytest.raises(DashboardError, match='needs a trained weightnb.sane.SANE'): sane_matrices(None)
+    other = [m.state_dict() for m in models.values()]              # another architecture than the SANE was trained on
+    d = EmbeddingHeatmapDashboard(other, embeddings=sane_embeddings(sane), device='cpu', auto=False)
+    d.set(embedding='SANE model embedding').run()
+    assert d.status.value == 'failed' and 'another architecture' in d.message.value
+
+
+def _tiny_aligner():
+    "Weights of 3-class zoo_cnn_smalls, a frame with their class subsets of digits and losses, and a fitted Aligner."
+    from weightnb import align
+    from weightnb.models import create_model
+    torch.manual_seed(0); base = create_model('zoo_cnn_small', num_classes=3).state_dict()
+    sds = [{k: v + 0.05 * torch.randn_like(v) for k, v in base.items()} for _ in range(8)]
+    classes = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [1, 5, 9]] * 2
+    frame = pd.DataFrame(dict(classes=[str(c) for c in classes], dataset='digits', val_loss=np.linspace(0.2, 1.1, 8)))
+    fenc = align.DatasetEncoder(align.feature_backbone('digits', feature_dim=8, epochs=1, cache=False))
+    d = torch.stack([fenc.encode_classes('digits', c) for c in classes]); losses = torch.tensor(frame.val_loss.values, dtype=torch.float32)
+    we = align.PCAAutoencoder(latent_dim=4, n_components=4, epochs=20).fit(sds)
+    al = align.Aligner(24, 4, align.ResultsEncoder.from_losses(losses, n_bins=4, dim=4), hidden=(16,), weight_encoder=we, dataset_encoder=fenc)
+    al.fit(we.encode(sds), d, losses, epochs=20, batch_size=8)
+    return al, sds, frame, d, losses
+
+
+def test_align_pairs_equal_similarity_matrix():
+    "The pair view of `align_pairs` is the thesis's Figure 4.3 matrix: `align.similarity_matrix` of the same models."
+    from weightnb import align
+    from weightnb.dashboards import align_pairs
+    al, sds, frame, d, losses = _tiny_aligner()
+    db = EmbeddingHeatmapDashboard(sds, pairs=align_pairs(al), frame=frame, device='cpu', auto=False)
+    db.set(view='pair', pair='weight latent vs projected (D, R)', sort='val_loss').run()
+    assert db.error is None, db.message.value
+    want = align.similarity_matrix(al, al.weight_encoder.encode(sds), d, losses)   # frame already in val_loss order
+    assert np.asarray(db.figure.data[0].z).shape == (8, 8)
+    assert np.allclose(np.asarray(db.figure.data[0].z, dtype=float), want, atol=1e-5, rtol=0)
+    lst = frame.assign(classes=[json.loads(c) for c in frame.classes])    # lists work as well as their JSON text
+    db2 = EmbeddingHeatmapDashboard(sds, pairs=align_pairs(al, name='fig 4.3'), frame=lst, device='cpu', auto=False)
+    db2.set(view='pair', sort='val_loss').run()
+    assert np.allclose(np.asarray(db2.figure.data[0].z, dtype=float), want, atol=1e-5, rtol=0)
+
+
+def test_align_pairs_errors():
+    from weightnb import align
+    from weightnb.dashboards import align_pairs
+    al, sds, frame, _, _ = _tiny_aligner()
+    for bad, msg in [(frame.drop(columns='val_loss'), "no 'val_loss' column"), (frame.drop(columns='dataset'), "no 'dataset' column"),
+                     (frame.assign(classes=None), "has no 'classes'")]:
+        db = EmbeddingHeatmapDashboard(sds, pairs=align_pairs(al), frame=bad, device='cpu', auto=False)
+        db.set(view='pair').run()
+        assert db.status.value == 'failed' and msg in db.message.value, db.message.value
+    db = EmbeddingHeatmapDashboard(sds, pairs=align_pairs(al, dataset='digits'), frame=frame.drop(columns='dataset'), device='cpu', auto=False)
+    db.set(view='pair').run(); assert db.error is None, db.message.value
+    bare = align.Aligner(24, 4, al.results)
+    with pytest.raises(DashboardError, match='needs the weight and dataset encoders'): align_pairs(bare)
 
 
 # ------------------------------------------------------------------ predictor sweeps

@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_dashboards.ipynb #c003
 from __future__ import annotations
-import copy, html, importlib, itertools, json, threading, time
+import copy, html, importlib, inspect, itertools, json, threading, time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, Iterable
@@ -24,13 +24,16 @@ from torch import nn
 from .core import (WeightnbError, resolve_device, atomic_path, write_text_atomic, tensor_hash, cache_dir,
                            conv_layers)
 from .train import evaluate, preload_batches
-from . import landscape, spectral, predictors, zoo, probe
+from . import landscape, spectral, predictors, zoo, probe, align
+from .sane import SANE, embed as sane_embed, layer_spread, sane_features
+from .tokens import Tokens, tokenize
 
 # %% auto #0
 __all__ = ['EMBEDDINGS', 'MODEL_EMBEDDINGS', 'PAIR_EMBEDDINGS', 'DashboardError', 'Dashboard', 'static_png',
            'interpolation_figure', 'plane_figure', 'LandscapeDashboard', 's_ratio_figure', 'SRatioDashboard',
            'sweep_figure', 'tile_kernels', 'kernels_figure', 'FrequencySweepDashboard', 'resolve_embedding',
-           'layer_stats_matrix', 'cosine_similarity', 'similarity_figure', 'EmbeddingHeatmapDashboard', 'sweep_run',
+           'layer_stats_matrix', 'cosine_similarity', 'similarity_figure', 'EmbeddingHeatmapDashboard',
+           'sane_embeddings', 'sane_token_labels', 'sane_matrices', 'align_pairs', 'sweep_run',
            'predictor_sweep_figure', 'SweepDashboard']
 
 # %% ../nbs/40_dashboards.ipynb #c005
@@ -223,6 +226,22 @@ def _render(self:Dashboard, new):
 
 Dashboard._show, Dashboard._fail, Dashboard._render = _show, _fail, _render
 
+# %% ../nbs/40_dashboards.ipynb #c016b
+def _mpl_heatmap(mfig, ax, t):
+    "A plotly Heatmap trace drawn with imshow: its zmin / zmax, a colour bar, tick labels when there are few rows / columns."
+    z = np.asarray(t.z, dtype=float)
+    if not z.size or np.isnan(z).all(): return
+    lo, hi = t.zmin, t.zmax
+    im = ax.imshow(z, aspect='auto', cmap='RdBu_r' if (np.nanmin(z) if lo is None else lo) < 0 else 'viridis', vmin=lo, vmax=hi,
+                   interpolation='nearest')
+    mfig.colorbar(im, ax=ax, fraction=0.04, pad=0.01)
+    if t.y is not None and len(t.y) == z.shape[0] <= 32:         # labelled rows: move the axes right to make room
+        ax.set_yticks(range(z.shape[0]), [str(v) for v in t.y], fontsize=6)
+        b = ax.get_position(); ax.set_position([b.x0 + 0.05, b.y0, b.width - 0.05, b.height])
+    if t.x is not None and len(t.x) == z.shape[1] <= 32 and max(len(str(v)) for v in t.x) <= 8:
+        ax.set_xticks(range(z.shape[1]), [str(v) for v in t.x], fontsize=6)
+
+
 # %% ../nbs/40_dashboards.ipynb #c017
 def _axis_key(ref:str, kind:str)->str: return kind + 'axis' + ref[1:]
 
@@ -252,9 +271,8 @@ def static_png(fig, # a plotly figure or FigureWidget
             ax.plot(t.x if t.x is not None else range(len(t.y)), t.y, style or '-', color=t.line.color or t.marker.color, **kw)
         elif t.type == 'bar': ax.bar([str(v) for v in t.x], t.y, alpha=0.6, **kw); ax.tick_params('x', labelrotation=90, labelsize=6)
         elif t.type in ('heatmap', 'contour'):
-            z = np.asarray(t.z, dtype=float)
-            if t.type == 'contour': ax.contourf(t.x, t.y, z, levels=15, cmap='viridis')
-            else: ax.imshow(z, aspect='auto', cmap='RdBu_r' if np.nanmin(z) < 0 else 'viridis', interpolation='nearest')
+            if t.type == 'contour': ax.contourf(t.x, t.y, np.asarray(t.z, dtype=float), levels=15, cmap='viridis')
+            else: _mpl_heatmap(mfig, ax, t)
     for ax in axes.values():
         if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=7, loc='best')
     if fig.layout.title.text: mfig.suptitle(fig.layout.title.text, fontsize=10)
@@ -603,6 +621,11 @@ def _source_rows(source, frame:pd.DataFrame|None)->tuple[pd.DataFrame, Callable]
     return df, lambda row: sds[row['_key']]
 
 # %% ../nbs/40_dashboards.ipynb #c041
+def _varies(col:pd.Series)->bool:
+    "True when a frame column has more than one value and can be sorted (lists, e.g. class subsets, cannot)."
+    try: return col.nunique() > 1
+    except TypeError: return False
+
 class EmbeddingHeatmapDashboard(Dashboard):
     "Model × model similarity of named embeddings over a zoo, one model's embedding matrix, and pair similarities."
     title = 'embeddings'
@@ -616,7 +639,7 @@ class EmbeddingHeatmapDashboard(Dashboard):
         self.embeddings, self.per_model = {**EMBEDDINGS, **(embeddings or {})}, {**MODEL_EMBEDDINGS, **(per_model or {})}
         self.pairs, self._sds = {**PAIR_EMBEDDINGS, **(pairs or {})}, {}
         epochs = sorted(self.frame.epoch.unique().tolist()) if 'epoch' in self.frame else []
-        cols = [c for c in self.frame.columns if c not in ('path', '_key') and self.frame[c].nunique() > 1] or ['model']
+        cols = [c for c in self.frame.columns if c not in ('path', '_key') and _varies(self.frame[c])] or ['model']
         sort = next((c for c in ('test_acc', 'acc', 'epoch') if c in cols), cols[0])
         models = sorted(self.frame.model.unique().tolist())
         views = ['models', 'one model'] + (['pair'] if self.pairs else [])
@@ -638,6 +661,14 @@ class EmbeddingHeatmapDashboard(Dashboard):
             if i not in self._sds: self._sds[i] = self._load(row)
         return [self._sds[i] for i in rows.index]
 
+# %% ../nbs/40_dashboards.ipynb #c041b
+def _with_rows(fn:Callable, sds:list, rows:pd.DataFrame):
+    "fn(sds), or fn(sds, rows=rows) when `fn` takes a `rows` argument (the models' frame rows: classes, losses, ...)."
+    try: takes = 'rows' in inspect.signature(fn).parameters
+    except (TypeError, ValueError): takes = False
+    return fn(sds, rows=rows.drop(columns=['_key'], errors='ignore')) if takes else fn(sds)
+
+
 # %% ../nbs/40_dashboards.ipynb #c042
 def _rows(self:EmbeddingHeatmapDashboard, p:dict)->pd.DataFrame:
     df = self.frame if p['epoch'] == 'all' or 'epoch' not in self.frame else self.frame[self.frame.epoch == p['epoch']]
@@ -656,12 +687,12 @@ def _emb_plan(self:EmbeddingHeatmapDashboard, p:dict)->list:
     return [(p['view'], name, idx[:1] if p['view'] == 'one model' else idx)]
 
 def _emb_compute(self:EmbeddingHeatmapDashboard, pt:tuple):
-    view, name, idx = pt; sds = self.state_dicts(self.frame.loc[list(idx)])
-    if view == 'models': return cosine_similarity(resolve_embedding(name, self.embeddings)(sds))
+    view, name, idx = pt; rows = self.frame.loc[list(idx)]; sds = self.state_dicts(rows)
+    if view == 'models': return cosine_similarity(_with_rows(resolve_embedding(name, self.embeddings), sds, rows))
     if view == 'one model':
         m = resolve_embedding(name, self.per_model)(sds[0])
         return m if isinstance(m, pd.DataFrame) else pd.DataFrame(np.asarray(m, dtype=np.float64))
-    a, b = resolve_embedding(name, self.pairs)(sds)
+    a, b = _with_rows(resolve_embedding(name, self.pairs), sds, rows)
     return cosine_similarity(a, b)
 
 def _emb_figure(self:EmbeddingHeatmapDashboard, p:dict, done:list):
@@ -676,6 +707,69 @@ def _emb_figure(self:EmbeddingHeatmapDashboard, p:dict, done:list):
 
 EmbeddingHeatmapDashboard._rows = _rows
 EmbeddingHeatmapDashboard.plan, EmbeddingHeatmapDashboard.compute, EmbeddingHeatmapDashboard.figure_for = _emb_plan, _emb_compute, _emb_figure
+
+# %% ../nbs/40_dashboards.ipynb #c043b
+def _sane_check(sane, what:str):
+    if not isinstance(sane, SANE): raise DashboardError(f"{what} needs a trained weightnb.sane.SANE (train_sane or load_sane), got {type(sane).__name__}.")
+
+def sane_embeddings(sane:SANE,            # a trained SANE (its standardizer is used)
+                    window:int|None=None, # chunk length (default: the training window)
+                    halo:int|None=None,   # context on each side (default: the config's halo)
+                    device=None)->dict:
+    "`embeddings=` choices of a trained SANE: mean token latent, and that with per-layer means and spreads (`sane.sane_features`)."
+    _sane_check(sane, 'sane_embeddings')
+    kw = dict(window=window, halo=halo, device=device)
+    return {'SANE model embedding': lambda sds: sane_features(sane, sds, **kw),
+            'SANE layer features': lambda sds: sane_features(sane, sds, agg='layers', **kw)}
+
+def sane_token_labels(tok:Tokens)->list[str]:
+    "'layer:index' of every token of a tokenised model (index within its layer)."
+    names = [l.name for l in tok.layers]
+    return [f'{names[l]}:{i}' for l, i in tok.positions[:, 1:].tolist()]
+
+def sane_matrices(sane:SANE, window:int|None=None, halo:int|None=None, device=None)->dict:
+    "`per_model=` choices of a trained SANE: one model's token latents (tokens × d_z) and per-layer spread (layers × d_z)."
+    _sane_check(sane, 'sane_matrices')
+    def latents(sd):
+        tok = tokenize(sd, sane.token_size, getattr(getattr(sane, 'config', None), 'ignore_bn', True))
+        return tok, sane_embed(sane, tok, window, halo, device=device).cpu().numpy()
+    def tokens(sd):
+        tok, z = latents(sd)
+        return pd.DataFrame(z, index=sane_token_labels(tok), columns=[f'z{j}' for j in range(z.shape[1])])
+    def spread(sd):
+        tok, z = latents(sd); s = layer_spread(torch.as_tensor(z), tok.positions).numpy()
+        return pd.DataFrame(s, index=[l.name for l in tok.layers], columns=[f'z{j}' for j in range(z.shape[1])])
+    return {'SANE token latents': tokens, 'SANE layer spread': spread}
+
+
+# %% ../nbs/40_dashboards.ipynb #c043e
+def _classes(row, result:str)->tuple:
+    "The class subset of a frame row ('classes' holds a list or its JSON text)."
+    c = row.get('classes')
+    if isinstance(c, str): c = json.loads(c)
+    if c is None or (np.isscalar(c) and pd.isna(c)):
+        raise DashboardError(f"Model {row.get('model')} has no 'classes' in the frame; align_pairs needs each model's class subset (and {result!r}).")
+    return tuple(int(v) for v in c)
+
+def align_pairs(aligner:align.Aligner,    # a fitted `weightnb.align.Aligner`
+                weight_encoder:align.WeightEncoder|None=None, # default: the aligner's
+                dataset_encoder:align.DatasetEncoder|None=None, # default: the aligner's
+                dataset:str|None=None,    # dataset name for frames without a 'dataset' column
+                result:str='val_loss',    # frame column the results encoder was fitted on
+                name:str='weight latent vs projected (D, R)')->dict:
+    "`pairs=` choice: standardised weight latents (rows) against the projections of each model's (dataset, result) (columns)."
+    we, de = weight_encoder or aligner.weight_encoder, dataset_encoder or aligner.dataset_encoder
+    if we is None or de is None: raise DashboardError("align_pairs needs the weight and dataset encoders: pass them or build the Aligner with them.")
+    def pair(sds, rows:pd.DataFrame):
+        if result not in rows: raise DashboardError(f"The frame has no {result!r} column; align_pairs reads each model's result from it.")
+        if dataset is None and 'dataset' not in rows: raise DashboardError("The frame has no 'dataset' column; pass align_pairs(..., dataset='fashion-mnist').")
+        d = torch.stack([de.encode_classes(dataset or r['dataset'], _classes(r, result)) for _, r in rows.iterrows()])
+        aligner.eval()
+        with torch.no_grad():
+            p = aligner(d, torch.as_tensor(rows[result].to_numpy(dtype=np.float32)))
+            return aligner.standardise(we.encode(sds)).cpu().numpy(), p.cpu().numpy()
+    return {name: pair}
+
 
 # %% ../nbs/40_dashboards.ipynb #c045
 def sweep_run(item:dict)->dict:
