@@ -1,6 +1,7 @@
 """End to end in a real browser: JupyterLab serves a temporary copy of nbs/tutorials/dashboards.ipynb, Debian's
 chromium (driven by Python Playwright, nothing downloaded) runs all cells, every dashboard's plot must render, a
-control changed through the page must change its plot, and each dashboard is saved as a screenshot under
+control changed through the page must change its plot (the embedding dropdown also switches to the SANE model
+embedding of a SANE trained in the notebook), and each dashboard is saved as a screenshot under
 tests/_artifacts/browser/. Skipped, with the reason, only when chromium or Playwright is not installed."""
 import json, os, secrets, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
@@ -173,8 +174,16 @@ def _check_dashboards(lab, page):
     # embeddings: the embedding dropdown redraws the heatmap
     hm = f'.weightnb-embeddingheatmapdashboard .js-plotly-plot {HEATMAP}'
     h0 = _attr(page, hm, 'href'); assert h0 and h0.startswith('data:image/png')
-    page.locator('.weightnb-embeddingheatmapdashboard .weightnb-control-embedding select').select_option('flattened weights')
+    emb = page.locator('.weightnb-embeddingheatmapdashboard .weightnb-control-embedding select')
+    emb.select_option('flattened weights')
     _wait_change(page, hm, 'href', h0)
+    # ... and to the SANE model embedding (a SANE trained in the notebook, passed through sane_embeddings)
+    page.wait_for_function("css => document.querySelector(css).textContent.startsWith('done')", arg='.weightnb-embeddingheatmapdashboard .weightnb-status')
+    h1 = _attr(page, hm, 'href'); emb.select_option('SANE model embedding')
+    _wait_change(page, hm, 'href', h1)
+    page.wait_for_function("css => document.querySelector(css).textContent.startsWith('done')", arg='.weightnb-embeddingheatmapdashboard .weightnb-status')
+    title = page.locator('.weightnb-embeddingheatmapdashboard .js-plotly-plot .gtitle').first.text_content()
+    assert title.startswith('SANE model embedding'), title
 
     for cls in DASHBOARDS:
         box = page.locator(f'.weightnb-{cls}').first
