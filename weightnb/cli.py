@@ -435,7 +435,8 @@ def cmd_zoo_pack(args)->int:
 # %% ../nbs/90_cli.ipynb #h032
 def _add_zoo(sub):
     z = sub.add_parser('zoo', help='generate, align, inspect and pack model zoos',
-                       epilog='example: weightnb zoo info bench/results/zoo_fmnist_small.safetensors')
+                       epilog='example: weightnb zoo info bench/results/zoo_fmnist_small.safetensors',
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     zs = z.add_subparsers(dest='zoo_command', metavar='ZOO_COMMAND', required=True)
     g = _sub(zs, 'generate', 'train the members of a ZooSpec (JSON file) into a zoo folder; resumes',
              'weightnb zoo generate --spec spec.json --n-models 30 --out zoo --executor process --workers 2', cmd_zoo_generate)
@@ -491,7 +492,8 @@ def cmd_sane(args)->int:
 # %% ../nbs/90_cli.ipynb #h024
 def _add_sane(sub):
     s = sub.add_parser('sane', help='SANE: train on a zoo, embed its members, sample new models',
-                       epilog='example: weightnb sane train bench/results/zoo_fmnist_small.safetensors --epochs 20 --out sane')
+                       epilog='example: weightnb sane train bench/results/zoo_fmnist_small.safetensors --epochs 20 --out sane',
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = s.add_subparsers(dest='sane_command', metavar='SANE_COMMAND', required=True)
     t = _sub(ss, 'train', 'train SANE on the train/val members of a zoo (resumes from --out)',
              'weightnb sane train zoo.safetensors --epochs 20 --out sane', cmd_sane)
@@ -592,7 +594,8 @@ def cmd_align_sample(args)->int:
 # %% ../nbs/90_cli.ipynb #h048
 def _add_align(sub):
     s = sub.add_parser('align', help='fit an aligner on a zoo; sample models for a class subset and a target loss',
-                       epilog='example: weightnb align fit bench/results/zoo_align_small.safetensors --encoder wae --out aligner')
+                       epilog='example: weightnb align fit bench/results/zoo_align_small.safetensors --encoder wae --out aligner',
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = s.add_subparsers(dest='align_command', metavar='ALIGN_COMMAND', required=True)
     f = _sub(ss, 'fit', 'fit a weight encoder and an aligner on the train members of a zoo and save them',
              'weightnb align fit bench/results/zoo_align_small.safetensors --encoder wae --epochs 150 --out aligner', cmd_align_fit)
