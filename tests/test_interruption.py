@@ -1,4 +1,5 @@
-"""Interruption (issue 17): SIGKILL a real subprocess in the middle of `fit`, `train_predictor` and `generate_zoo`, resume
+"""Interruption (issue 17): SIGKILL a real subprocess in the middle of `fit`, `train_predictor`, `generate_zoo` and the
+`weightnb predict` command, resume
 it from what it left on disk, and get exactly what an uninterrupted run with the same seed gives (CPU, sklearn digits).
 
 Each kill lands between two saved states (mid-epoch for `fit`, between two resume files for the predictor, with a zoo
