@@ -1,6 +1,6 @@
 """Interruption (issue 17): SIGKILL a real subprocess in the middle of `fit`, `train_predictor`, `generate_zoo` and the
-`weightnb predict` command, resume
-it from what it left on disk, and get exactly what an uninterrupted run with the same seed gives (CPU, sklearn digits).
+`weightnb predict` command, resume it from what it left on disk, and get exactly what an uninterrupted run with the same
+seed gives (CPU, sklearn digits).
 
 Each kill lands between two saved states (mid-epoch for `fit`, between two resume files for the predictor, with a zoo
 member half written), so the resumed run has to throw away work the killed one did and redo it identically."""
