@@ -1,8 +1,8 @@
 """End to end in a real browser: JupyterLab serves a temporary copy of nbs/tutorials/dashboards.ipynb, Debian's
 chromium (driven by Python Playwright, nothing downloaded) runs all cells, every dashboard's plot must render, a
 control changed through the page must change its plot (the embedding dropdown also switches to the SANE model
-embedding of a SANE trained in the notebook), and each dashboard is saved as a screenshot under
-tests/_artifacts/browser/. Skipped, with the reason, only when chromium or Playwright is not installed."""
+embedding of a SANE trained in the notebook; the align pair view renders), and each dashboard is saved as a
+screenshot under tests/_artifacts/browser/. Skipped, with the reason, only when chromium or Playwright is not installed."""
 import json, os, secrets, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
@@ -150,7 +150,7 @@ def _check_dashboards(lab, page):
     errors = page.locator('[data-mime-type="application/vnd.jupyter.error"]')
     assert errors.count() == 0, errors.first.inner_text()
     for cls in DASHBOARDS:                               # no dashboard shows an error message
-        assert 'Error' not in page.locator(f'.weightnb-{cls} .weightnb-message').first.inner_text()
+        for msg in page.locator(f'.weightnb-{cls} .weightnb-message').all(): assert 'Error' not in msg.inner_text()
 
     # the sweep's dashed 'original' line is flat (a batched multi-trace restyle once dropped its y values in the browser)
     d = page.evaluate("() => document.querySelectorAll('.weightnb-sweepdashboard .js-plotly-plot .scatterlayer path.js-line')[1].getAttribute('d')")
@@ -174,7 +174,7 @@ def _check_dashboards(lab, page):
     # embeddings: the embedding dropdown redraws the heatmap
     hm = f'.weightnb-embeddingheatmapdashboard .js-plotly-plot {HEATMAP}'
     h0 = _attr(page, hm, 'href'); assert h0 and h0.startswith('data:image/png')
-    emb = page.locator('.weightnb-embeddingheatmapdashboard .weightnb-control-embedding select')
+    emb = page.locator('.weightnb-embeddingheatmapdashboard .weightnb-control-embedding select').first   # the zoo's (the second is the pair view)
     emb.select_option('flattened weights')
     _wait_change(page, hm, 'href', h0)
     # ... and to the SANE model embedding (a SANE trained in the notebook, passed through sane_embeddings)
@@ -185,9 +185,14 @@ def _check_dashboards(lab, page):
     title = page.locator('.weightnb-embeddingheatmapdashboard .js-plotly-plot .gtitle').first.text_content()
     assert title.startswith('SANE model embedding'), title
 
-    for cls in DASHBOARDS:
-        box = page.locator(f'.weightnb-{cls}').first
+    # the second embedding dashboard is the align pair view (thesis Figure 4.3): a rendered heatmap with its title
+    pair = page.locator('.weightnb-embeddingheatmapdashboard').nth(1)
+    assert pair.locator('.js-plotly-plot .hm image').count() == 1
+    assert pair.locator('.js-plotly-plot .gtitle').first.text_content().startswith('weight latent vs projected (D, R)')
+
+    shots = {cls: page.locator(f'.weightnb-{cls}').first for cls in DASHBOARDS} | {'embeddingheatmapdashboard_pair': pair}
+    for name, box in shots.items():
         box.scroll_into_view_if_needed()
-        box.screenshot(path=str(ARTIFACTS / f'{cls}.png'))
-    assert all((ARTIFACTS / f'{cls}.png').stat().st_size > 5_000 for cls in DASHBOARDS)
+        box.screenshot(path=str(ARTIFACTS / f'{name}.png'))
+    assert all((ARTIFACTS / f'{name}.png').stat().st_size > 5_000 for name in shots)
     print(f'browser test: {time.time() - t0:.1f} s after the server started')
