@@ -119,6 +119,9 @@ def test_conditional_sample_end_to_end_with_bn_conditioning():
     assert not torch.equal(models[0].fc.weight, models[1].fc.weight)       # noise gives distinct samples
     S = similarity_matrix(al, enc.encode(sds[:5]), d[:5], losses[:5]); assert S.shape == (5, 5)
     assert weight_embedding(al)(sds[:3]).shape == (3, 4)
+    from weightnb.align import similarity_embedding
+    assert similarity_embedding(al, d[:4], losses[:4])(sds[:3]).shape == (3, 4)
+    with pytest.raises(ConfigError, match='needs a Zoo'): similarity_embedding(al)(sds[:3])
     with pytest.raises(ConfigError, match='n must'): conditional_sample(al, d[0], 0.5, n=0)
     with pytest.raises(ConfigError, match='weight_encoder'): conditional_sample(Aligner(6, 4, al.results), d[0], 0.5)
 

@@ -32,8 +32,8 @@ __all__ = ['NotFittedError', 'WeightLayout', 'as_state_dicts', 'mlp', 'MLPAutoen
            'pca_modes', 'PCAAutoencoder', 'functional_logits', 'WeightAutoencoder', 'SANEEncoder', 'FunctionalEncoder',
            'FeatureNet', 'pixels', 'feature_backbone', 'clip_backbone', 'DatasetEncoder', 'ResultsEncoder', 'nt_xent',
            'Aligner', 'conditional_sample', 'output_agreement', 'reconstruction_fidelity', 'retrieval_topk',
-           'similarity_matrix', 'zoo_triplets', 'weight_embedding', 'fit_aligner', 'AlignerFileError', 'save_aligner',
-           'load_aligner', 'align_demo']
+           'similarity_matrix', 'zoo_triplets', 'weight_embedding', 'similarity_embedding', 'fit_aligner',
+           'AlignerFileError', 'save_aligner', 'load_aligner', 'align_demo']
 
 # %% ../nbs/35_align.ipynb #95a8a35c
 class NotFittedError(WeightnbError, RuntimeError):
@@ -353,7 +353,8 @@ def _func_decode(self:FunctionalEncoder, z:Tensor)->list[dict]:
         w = W[i:i + c['batch_models']].to(dev).requires_grad_(); tgt = self._s(z[i:i + c['batch_models']]).to(dev).view(len(w), len(x), -1)
         opt = torch.optim.Adam([w], lr=c['lr'])
         for _ in range(c['steps']):
-            loss = F.mse_loss(functional_logits(m, self.layout, w, x), tgt); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            loss = (functional_logits(m, self.layout, w, x) - tgt).pow(2).mean((1, 2)).sum()   # per model: batching does not change the steps
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         W[i:i + len(w)] = w.detach().cpu()
     return self.layout.unflatten(W)
 
@@ -634,6 +635,19 @@ def weight_embedding(aligner:Aligner)->Callable:
     def fn(weights)->np.ndarray:
         sds = zoo_triplets(weights)['state_dicts'] if isinstance(weights, Zoo) else as_state_dicts(weights)
         return aligner.standardise(aligner.weight_encoder.encode(sds)).cpu().numpy()
+    return fn
+
+# %% ../nbs/35_align.ipynb #sim_emb
+def similarity_embedding(aligner:Aligner,
+                         d:Tensor|None=None, losses=None)->Callable: # fixed (D, R) columns; None: each zoo checkpoint's own (D, R)
+    "fn(Zoo or state dicts) -> (n, n_pairs) cosine similarities of weight latents with projected (D, R): Figure 4.3 as an embedding."
+    def fn(weights)->np.ndarray:
+        if d is not None: return similarity_matrix(aligner, aligner.weight_encoder.encode(as_state_dicts(weights) if not isinstance(weights, Zoo)
+                                                                                       else zoo_triplets(weights)['state_dicts']), d, losses)
+        if not isinstance(weights, Zoo): raise ConfigError("Without fixed (d, losses) columns the similarity embedding needs a Zoo (it reads each checkpoint's dataset and loss).")
+        if aligner.dataset_encoder is None: raise ConfigError("The aligner has no dataset_encoder to embed the zoo's datasets; pass d= and losses=.")
+        t = zoo_triplets(weights, aligner.dataset_encoder)
+        return similarity_matrix(aligner, aligner.weight_encoder.encode(t['state_dicts']), t['datasets'], t['losses'])
     return fn
 
 # %% ../nbs/35_align.ipynb #fit_aligner
