@@ -34,20 +34,24 @@ RUNNER = textwrap.dedent("""
                    checkpoint=work / 'fit.ckpt', progress=False, device='cpu')
         save_weights(model, work / 'result.safetensors')
         out = [{k: v for k, v in h.items() if k != 'seconds'} for h in hist]
-    elif kind == 'predictor':
+    elif kind in ('predictor', 'predictor_kd'):
         import weightnb.predictors as P
         from weightnb.data import dataloaders
         from weightnb.models import create_model
         seed_everything(0)
-        dls = dataloaders('digits', batch_size=100, n_train=200, n_val=100, n_test=100, seed=0)
+        dls = dataloaders('digits', batch_size=64 if kind == 'predictor_kd' else 100, n_train=200, n_val=100, n_test=100, seed=0)
         target = create_model('resnet20', num_classes=10, in_chans=1)
         real = P.kernel_batch
         def kernel_batch(*a, **k): tick(); return real(*a, **k)
         P.kernel_batch = kernel_batch
-        res = P.train_predictor(target, 8, 'recon', dls, steps=250, batch_size=512, eval_every=50, checkpoint=work / 'ck',
-                                seed=0, device='cpu')
+        if kind == 'predictor':
+            res = P.train_predictor(target, 8, 'recon', dls, steps=250, batch_size=512, eval_every=50, checkpoint=work / 'ck',
+                                    seed=0, device='cpu')
+        else:                        # decoupled: phase 2 is KD on training batches (4 per pass over 200 images, shuffled)
+            res = P.train_predictor(target, 8, 'decoupled', dls, steps=20, phase2_steps=230, batch_size=512, eval_every=50,
+                                    checkpoint=work / 'ck', seed=0, device='cpu')
         save_weights(res.predictor, work / 'result.safetensors')
-        out = {k: v for k, v in res.metrics['recon'].items() if k != 'seconds'}
+        out = {ph: {k: v for k, v in m.items() if k != 'seconds'} for ph, m in res.metrics.items()}
     else:
         import weightnb.zoo as Z
         spec = Z.ZooSpec.from_json(sys.argv[4])
@@ -90,6 +94,13 @@ def test_fit_killed_mid_epoch_resumes_exactly(tmp_path):
 def test_train_predictor_killed_between_resume_files_resumes_exactly(tmp_path):
     # resume files every 100 steps: the kill at step 150 loses 50 steps that the resumed run redoes
     a, b = _interrupted_equals_clean('predictor', tmp_path, kill_at=150)
+    assert tensor_hash(load_weights(a / 'result.safetensors')) == tensor_hash(load_weights(b / 'result.safetensors'))
+
+
+def test_kd_phase_killed_between_resume_files_resumes_exactly(tmp_path):
+    # phase 2 (KD) resume files every 100 steps: the kill at its step 150 (call 170) is mid-pass over the shuffled
+    # training batches, so the resumed run must draw the batches the uninterrupted one drew at steps 101-230
+    a, b = _interrupted_equals_clean('predictor_kd', tmp_path, kill_at=170)
     assert tensor_hash(load_weights(a / 'result.safetensors')) == tensor_hash(load_weights(b / 'result.safetensors'))
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import nn, Tensor
+from torch.utils.data import DataLoader, IterableDataset, RandomSampler
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
@@ -466,16 +467,42 @@ def predictor_metrics(pm:PredictedModel, # predicted model to measure
     return out
 
 # %% ../nbs/20_predictors.ipynb #c071
-def _cycle(dl):
+def _batch_at(dl:DataLoader, k:int, seed:int, orders:dict):
+    "Batch `k` of endless passes over `dl`'s dataset, each pass shuffled by (seed, pass) when `dl` shuffles: a pure function of k."
+    ds, bs = dl.dataset, dl.batch_size; n = len(ds)
+    per_pass = n // bs if dl.drop_last else math.ceil(n / bs)
+    if per_pass == 0: raise ConfigError(f"the training loader yields no batch ({n} samples, batch size {bs}, drop_last={dl.drop_last}).")
+    epoch, b = divmod(k, per_pass)
+    if epoch not in orders:                               # one pass's order kept at a time
+        orders.clear()
+        orders[epoch] = (torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+                        if isinstance(dl.sampler, RandomSampler) else torch.arange(n))
+    idx = orders[epoch][b * bs:(b + 1) * bs].tolist()
+    getitems = getattr(ds, '__getitems__', None)          # as torch's fetcher does: whole batches where the dataset can
+    return dl.collate_fn(getitems(idx) if getitems else [ds[i] for i in idx])
+
+def _skipping(it, k:int):
+    "Batch `k` onwards of endless passes over an iterable of batches (deterministic when the iterable is)."
+    n = 0
     while True:
-        n = 0
-        for b in dl: n += 1; yield b
+        for b in it:
+            n += 1
+            if n > k: yield b
         if n == 0: raise ConfigError("the training loader is empty.")
 
 def _input_stream(ph:Phase, dls, example:Tensor|None, seed:int, device):
-    "step -> a KD/FMD input batch: the next training batch, or U[-1, 1] noise shaped like `example` (seeded by step)."
+    "step -> a KD/FMD input batch: training batch number `step - warmup - 1`, or U[-1, 1] noise shaped like `example` (seeded by step)."
     if dls is None: raise ConfigError(f"phase {ph.name!r} uses KD/FMD: pass `dls` (training batches, or validation for noise inputs).")
-    if ph.inputs == 'data': batches = _cycle(dls.train); return lambda step: next(batches)[0].to(device)
+    if ph.inputs == 'data':
+        dl = dls.train
+        if isinstance(dl, DataLoader) and dl.batch_size and not isinstance(dl.dataset, IterableDataset):
+            orders = {}
+            return lambda step: _batch_at(dl, step - ph.warmup - 1, seed, orders)[0].to(device)
+        stream = {}                                           # any other iterable: skip to the step's batch once, then stream
+        def next_batch(step):
+            if 'it' not in stream: stream['it'] = _skipping(dl, step - ph.warmup - 1)
+            return next(stream['it'])[0].to(device)
+        return next_batch
     example = example if example is not None else next(iter(dls.train))[0]
     return lambda step: noise_dataset(tuple(example.shape[1:]), len(example), seed=seed * 1_000_003 + step).x.to(device)
 
