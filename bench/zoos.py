@@ -90,6 +90,11 @@ def section(name:str, n_target:int)->list[str]:
             '| alignment (align_zoo to ' + (f'{ali["reference"]}) | {ali["seconds"]:.0f} s' + (f', median {ali["sweeps_median"]} sweeps' if 'sweeps_median' in ali else '') + ' |'
                                             if ali else 'the first member) | not yet |'), '']
 
+def later_times()->str:
+    "Median / min / max generation seconds of the main zoo's models after the first 60 (the second session)."
+    z = Zoo(ROOT / 'results' / '_zoo_sane_fmnist'); secs = [json.loads((m.path / 'done').read_text())['seconds'] for m in list(z)[60:]]
+    return f'median {statistics.median(secs):.1f} s, min {min(secs):.1f} s, max {max(secs):.1f} s per model under load averages between 2 and 13 on 2 cores (sampled with uptime while it ran)'
+
 def report(quick:bool):
     specs = zoo_specs(quick)
     lines = [f'Written at {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, shared 2-core CPU machine (no GPU), one torch thread, '
@@ -104,9 +109,12 @@ def report(quick:bool):
              '2-4 h for 300 models. The transfer zoo (wider zoo_cnn_large, 9.7k parameters on 28x28 inputs vs 2.5k) has 30 models '
              'x 8 epochs on the same 1,200 images, generated in a second process at the same time.', '',
              'Even so, the load from the other sessions (load average 8-17 on 2 cores) made a main-zoo model take ~30 s, and generation was '
-             'stopped after the first 60 models (at 05:58 UTC) so that SANE could be trained in the remaining time; `bench/sane.py '
-             '--n-models 60` uses exactly those 60, aligned into their own folder. Rerunning `bench/zoos.py` continues the zoo to 300 '
-             '(finished models are skipped).', '']
+             'first stopped after 60 models (at 05:58 UTC) so that SANE could be trained in that session (`bench/sane.py --n-models 60`, '
+             'results in `bench/results/sane/n60/`). '
+             + ('A later session reran `bench/zoos.py`, which skipped the finished models and completed the zoo to 300 (models 61-300: '
+                + later_times() + '), then aligned all 300 into `_zoo_sane_fmnist_aligned`; the generation times below mix both sessions.'
+                if (ROOT / 'results' / '_zoo_sane_fmnist_aligned' / 'align.json').exists() else
+                'Rerunning `bench/zoos.py` continues the zoo to 300 (finished models are skipped).'), '']
     for name, (_, n) in specs.items(): lines += section(name, n)
     write_results(RESULTS, 'SANE zoos', command(), lines, sources='the zoo folders bench/results/_zoo_sane_* (git-ignored)')
 
