@@ -385,7 +385,10 @@ def findings(runs, base, span, info, curve=None, older=None)->list[str]:
               f"checkpoints; goal 90 %, thesis 35.7 %). " if goal else
               f"1. **No encoder reaches the 90 % goal on both held-out groups; the best is `{best}` ({pct(f(best, 'test'))} / {pct(f(best, 'unseen'))}).** ")
              + f"Agreement, seen / unseen subsets: {agree(runs)}; chance is about 33 %."
-             + (f" The weight-space encoders re-run on this zoo stay near the thesis's 35.7 % ({agree(wsp)})." if wsp else ''))
+             + (f" The weight-space encoders re-run on this zoo stay near the thesis's 35.7 % ({agree(wsp)})." if wsp else '')
+             + (" On the earlier zoo the weight-space encoders stayed there too: " + ', '.join(
+                 f"{pct(r['fidelity']['test']['own']['agreement'])} / {pct(r['fidelity']['unseen']['own']['agreement'])} (`{r['encoder']}`, "
+                 f"{k.rsplit('_', 1)[1]} models)" for k, r in older.items()) + '.' if older else ''))
     if func:
         n0 = func[0]; sr = runs[n0]['signature_residual']; st = runs[n0].get('fidelity_start', {})
         ks = [k for k in sr['test'] if k != '64'][-1]

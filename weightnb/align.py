@@ -660,7 +660,7 @@ def fit_aligner(train,                           # a Zoo, a list of its members,
                 batch_size:int=64, lr:float=1e-3, seed:int=0, device=None)->Aligner:
     "Fit the weight encoder and the shared encoder on a zoo's (weights, dataset, validation loss) triplets."
     tri = lambda x: x if isinstance(x, dict) else zoo_triplets(x, dataset_encoder)
-    tr, va = tri(train), None if val is None else tri(val)
+    tr, va = tri(train), None if val is None else tri(val); seed_everything(seed)      # the aligner's initial weights too
     if tr['datasets'] is None: raise ConfigError("fit_aligner needs dataset embeddings: pass dataset_encoder=... (or triplets made with one).")
     if weight_encoder.layout is None: weight_encoder.fit(tr['state_dicts'], None if va is None else va['state_dicts'])
     z = weight_encoder.encode(tr['state_dicts'])
