@@ -277,7 +277,8 @@ ENCODER_NOTES = {
     'sane': 'SANE, token size 64, d_z 16 per token, aligned; latent = all token latents flattened',
     'functional': 'FunctionalEncoder: latent = logits on 256 fixed Fashion-MNIST probe images (768 numbers, no compression); '
                   'decode = 100 Adam steps fitting the probe logits from the nearest training checkpoint',
-    'functional_pca64': 'FunctionalEncoder as `functional`, latent = top 64 principal components of the training logits',
+    'functional_pca64': 'FunctionalEncoder: latent = top 64 principal components of the logits on 256 fixed Fashion-MNIST probe images; '
+                        'decode = 100 Adam steps fitting those logits from the training checkpoint with the nearest latent',
 }
 
 
@@ -362,7 +363,7 @@ def render(a, cache):
         L += md_table(rows, ['encoder', 'seen subsets', 'unseen subsets']) + ['']
     span = allr.get(f'span_ceiling_{nz}')
     if span:
-        L += ['## 4. Why reconstruction of held-out models fails: the span ceiling', '',
+        L += ['## 4. Why weight-space reconstruction of held-out models fails: the span ceiling', '',
               'The most generous linear encoder fitted on the training zoo keeps every direction the training checkpoints span '
               f"(latent = {info['n_checkpoints']['train'] - 1}): each held-out model is projected on the affine span of all training checkpoints, "
               'with and without permutation alignment to one reference (weight matching). "residual" is the share of the held-out '
