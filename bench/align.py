@@ -4,6 +4,8 @@
     python bench/align.py                            # encoders, alignment, retrieval, sampling -> bench/results/align.md
     python bench/align.py --quick                    # the same code path on a slice of the zoo, tiny epochs (minutes)
     python bench/align.py --render-only              # rebuild align.md from the JSON
+    python bench/align.py --encoders functional_pca64 --n-heldout 48 --n-train-fid 24 --max-sweep 6   # what the committed 360-model run did
+                                                     # (plus baselines,span first; ~45 min wall at load 5-7 on the shared 2 cores)
 
 The zoo (bench/results/_zoo_align/zoo, git-ignored) is the thesis's design at our scale; see the docstring of
 `align_zoo_spec` and the results file for what was scaled down and why.
@@ -454,7 +456,7 @@ def main():
     ap = bench_parser(__doc__.split('\n')[0], 'align')
     ap.add_argument('--zoo', action='store_true', help='generate the zoo and exit')
     ap.add_argument('--n-models', type=int, default=360)
-    ap.add_argument('--encoders', default='baselines,span,span_curve,pca_thesis,pca64_mlp,weight_ae,weight_ae_behaviour,sane')
+    ap.add_argument('--encoders', default='baselines,span,span_curve,functional_pca64,functional,pca_thesis,pca64_mlp,weight_ae,weight_ae_behaviour,sane')
     ap.add_argument('--n-probe', type=int, default=32, help='probe images of the behaviour loss')
     ap.add_argument('--n-func-probe', type=int, default=256, help='probe images of the FunctionalEncoder')
     ap.add_argument('--func-steps', type=int, default=100, help='decoder steps of the FunctionalEncoder')
