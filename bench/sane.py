@@ -447,13 +447,13 @@ def earlier_lines(E:dict, R:dict, seeds:list)->list[str]:
     if not es: return []
     mean = lambda xs: sum(xs) / len(xs)
     row = lambda RR, ss, label: [label, RR[ss[0]]['config']['token_size'], RR[ss[0]]['config']['latent_dim'], RR[ss[0]]['config']['window'],
-                                 f'{mean([RR[x]["best_val"] for x in ss]):.4f}', mean_sd([RR[x]['r2']['test_acc'] for x in ss], 1, 3),
+                                 f'{mean([min(h["val_rec"] for h in RR[x]["history"]) for x in ss]):.4f}', mean_sd([RR[x]['r2']['test_acc'] for x in ss], 1, 3),
                                  f'{100 * mean([r[0] for r in RR["table3"]["subsample"]]):.1f}' if 'table3' in RR else 'n/a']
     return ['## This run vs the earlier 60-model run', '', 'The earlier run (`bench/results/sane/n60/sane.md`, first 60 models of the same zoo) '
             'used 64-entry tokens (66 per model, conv2 rows split in four) and a 32-wide latent; its reconstruction sat at the linear bound of '
             'that bottleneck (its diagnostics are in the same folder).', ''] + md_table(
         [row(E, es, 'earlier (60 models)'), row(R, seeds, f'this ({R["zoo"]["n_models"]} models)')],
-        ['run', 'token size', 'latent', 'window', 'best val loss', 'probe R² test acc (mean embedding)', 'zero-shot subsampled %']) + ['']
+        ['run', 'token size', 'latent', 'window', 'best validation reconstruction MSE', 'probe R² test acc (mean embedding)', 'zero-shot subsampled %']) + ['']
 
 def render(a, P, cache):
     R = cache.all(); L = []
