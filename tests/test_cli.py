@@ -272,6 +272,11 @@ def test_align_fit_and_sample(class_zoo, tmp_path, monkeypatch):
     assert rc == 0 and json.loads(out) == res, err
     rc, out, err = run('align', 'fit', class_zoo, '--encoder', 'pca', *ALIGN_FIT, '--out', tmp_path/'al_pca')
     assert rc == 0 and json.loads(out)['encoder'] == 'pca', err
+    rc, out, err = run('align', 'fit', class_zoo, *ALIGN_FIT, '--n-probe', 16, '--decode-steps', 3, '--out', tmp_path/'al_fn')
+    assert rc == 0 and json.loads(out)['encoder'] == 'functional', err                                   # the default encoder
+    rc, out, err = run('align', 'sample', tmp_path/'al_fn', '--classes', '8,0,1', '--target-loss', lo, '--n', 2, '--n-test', 200,
+                       '--device', 'cpu', '--out', tmp_path/'s_fn')
+    assert rc == 0 and all(0 <= r['test_acc'] <= 1 for r in json.loads(out)['samples']), err
     for argv, flag in (([tmp_path/'al', '--classes', '0,1', '--target-loss', lo], '--classes'),            # fit on 3-class subsets
                        ([tmp_path/'al', '--classes', '0,1,12', '--target-loss', lo], '--classes'),         # no class 12
                        ([tmp_path/'al', '--classes', '0,x,2', '--target-loss', lo], '--classes'),

@@ -12,7 +12,7 @@ import torch
 import weightnb
 from .core import (WeightnbError, seed_everything, resolve_device, weight_format, read_json, write_text_atomic,
                            save_weights, weight_metadata, tensor_hash)
-from .data import dataloaders, dataset_info, random_crop_flip
+from .data import dataloaders, dataset_info, random_crop_flip, load_dataset
 from .models import create_model, n_params, save_model, load_model
 from .train import fit, evaluate, preload_batches
 
@@ -206,9 +206,9 @@ _SUBCOMMANDS['version'] = lambda sub: sub.add_parser('version', help='print the 
 def cmd_demo(args)->int:
     "Run the weight-space tour (`weightnb.report.run_demo`), write the report and print its summary."
     from weightnb.report import DemoConfig, run_demo, summary
-    kw = {k: v for k in ('model', 'zoo', 'seed') if (v := getattr(args, k)) is not None}
+    kw = {k: v for k in ('model', 'zoo', 'align_zoo', 'seed') if (v := getattr(args, k)) is not None}
     cfg = DemoConfig.quick(**kw) if args.quick else DemoConfig(**kw)
-    for flag, p in (('--model', cfg.model), ('--zoo', cfg.zoo)):
+    for flag, p in (('--model', cfg.model), ('--zoo', cfg.zoo), ('--align-zoo', cfg.align_zoo)):
         if not Path(p).exists(): raise UsageError(f"argument {flag}: {p} does not exist; run from the weightnb repository "
                                                   f"root or pass {flag} PATH.")
     res = run_demo(cfg, args.out, args.device, progress=not args.quiet)
@@ -216,11 +216,13 @@ def cmd_demo(args)->int:
     print(summary(res)); return 0
 
 def _add_demo(sub):
-    d = _sub(sub, 'demo', 'main job: predictors, spectra, interpolation, re-basin and a zoo probe, as report.html',
+    d = _sub(sub, 'demo', 'main job: predictors, spectra, interpolation, re-basin, zoo probes, SANE and alignment, as report.html',
              'weightnb demo --quick --out demo_out', cmd_demo)
     d.add_argument('--quick', action='store_true', help='the ~3-minute version (DemoConfig.quick)')
     d.add_argument('--model', default=None, help='reference network (default: bench/results/resnet20_fashion_mnist.safetensors)')
     d.add_argument('--zoo', default=None, help='model zoo folder or packed file (default: bench/results/zoo_fmnist_small.safetensors)')
+    d.add_argument('--align-zoo', default=None, help='zoo on class subsets for the alignment section '
+                   '(default: bench/results/zoo_align_small.safetensors)')
     _common(d, 'demo_out'); d.set_defaults(seed=None)
 
 _SUBCOMMANDS['demo'] = _add_demo
@@ -523,8 +525,11 @@ _SUBCOMMANDS['sane'] = _add_sane
 # %% ../nbs/90_cli.ipynb #h046
 def _encoder(args, model, out:Path):
     "The `--encoder` weight encoder for the architecture of `model`."
-    from weightnb.align import PCAAutoencoder, WeightAutoencoder, SANEEncoder
+    from weightnb.align import PCAAutoencoder, WeightAutoencoder, SANEEncoder, FunctionalEncoder
     from weightnb.sane import SANEConfig
+    if args.encoder == 'functional':             # probe images: a seeded sample of the dataset's training split
+        ds = load_dataset(args.dataset, 'train'); pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(args.seed))
+        return FunctionalEncoder(model, ds.x[pick[:args.n_probe]], args.latent_dim, args.decode_steps, seed=args.seed, device=args.device)
     kw = dict(epochs=args.encoder_epochs, seed=args.seed, device=args.device)
     if args.encoder == 'pca': return PCAAutoencoder(args.latent_dim, model=model, **kw)
     if args.encoder == 'wae': return WeightAutoencoder(model, args.latent_dim, hidden=(args.encoder_hidden,), **kw)
@@ -598,12 +603,15 @@ def _add_align(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = s.add_subparsers(dest='align_command', metavar='ALIGN_COMMAND', required=True)
     f = _sub(ss, 'fit', 'fit a weight encoder and an aligner on the train members of a zoo and save them',
-             'weightnb align fit bench/results/zoo_align_small.safetensors --encoder wae --epochs 150 --out aligner', cmd_align_fit)
+             'weightnb align fit bench/results/zoo_align_small.safetensors --epochs 150 --out aligner', cmd_align_fit)
     f.add_argument('zoo', help='zoo folder or packed file (members trained on class subsets of one dataset)')
-    f.add_argument('--encoder', default='wae', choices=['wae', 'pca', 'sane'], help='weight encoder (default: %(default)s)')
+    f.add_argument('--encoder', default='functional', choices=['functional', 'wae', 'pca', 'sane'],
+                   help='weight encoder; functional is the one that rebuilds held-out models (default: %(default)s)')
+    f.add_argument('--n-probe', type=_positive_int, default=256, help='probe images, functional (default: %(default)s)')
+    f.add_argument('--decode-steps', type=_positive_int, default=100, help='decoding steps per sample, functional (default: %(default)s)')
     f.add_argument('--epochs', type=_positive_int, default=150, help='aligner epochs (default: %(default)s)')
     f.add_argument('--encoder-epochs', type=_positive_int, default=300, help='weight-encoder epochs (default: %(default)s)')
-    f.add_argument('--latent-dim', type=_positive_int, default=64, help='weight latent size, wae/pca (default: %(default)s)')
+    f.add_argument('--latent-dim', type=_positive_int, default=64, help='weight latent size, functional/wae/pca (default: %(default)s)')
     f.add_argument('--encoder-hidden', type=_positive_int, default=512, help='wae hidden width (default: %(default)s)')
     f.add_argument('--hidden', type=_positive_int, default=256, help='aligner hidden width (default: %(default)s)')
     f.add_argument('--n-bins', type=_positive_int, default=16, help='validation-loss bins (default: %(default)s)')

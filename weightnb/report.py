@@ -22,12 +22,15 @@ from .landscape import interpolate
 from .predictors import train_predictor
 from .zoo import Zoo
 from .rebasin import permutation_spec, weight_matching, apply_permutation
-from .probe import flat_weights, layer_stats, probe_zoo
+from .probe import flat_weights, layer_stats, probe_zoo, zoo_checkpoints
+from .sane import SANEConfig, train_sane, sane_features
+from .sampling import sample_models
+from .align import align_demo
 from .dashboards import s_ratio_figure, sweep_figure, interpolation_figure
 
 # %% auto #0
 __all__ = ['DemoConfig', 'Section', 'predictor_section', 'spectral_section', 'landscape_section', 'loss_barrier', 'zoo_section',
-           'probe_section', 'environment', 'write_report', 'run_demo', 'summary']
+           'probe_section', 'sane_section', 'align_section', 'environment', 'write_report', 'run_demo', 'summary']
 
 # %% ../nbs/91_report.ipynb #c005
 @dataclass
@@ -46,16 +49,25 @@ class DemoConfig:
     factors:tuple = (0.5, 0.75, 1.25)   # multipliers of the 15 smallest singular values
     n_alphas:int = 11                   # interpolation points on [0, 1]
     zoo_pairs:int = 4                   # model pairs for the re-basin loss barriers
+    sane_epochs:int = 8                 # SANE training epochs on the zoo
+    sane_prompts:int = 10               # ReLU training members prompting the sampler
+    sane_samples:int = 5                # sampled models kept ...
+    sane_candidates:int = 20            # ... of this many decoded candidates (best by validation accuracy)
+    align_zoo:str = 'bench/results/zoo_align_small.safetensors'   # zoo on 3-class subsets for the alignment section
+    align_probe:int = 256               # probe images of the functional weight encoder
+    align_steps:int = 100               # decoding steps per sampled model
+    align_epochs:int = 150              # shared-encoder epochs
     seed:int = 0
 
     @classmethod
     def quick(cls, **kwargs)->DemoConfig:
         "The short version: 2,500 reconstruction steps, fewer images and sweep points."
         return cls(**{**dict(recon_steps=2500, kd_steps=100, n_train=2000, n_val=500, n_test=1000, d0s=(1., 4.),
-                             factors=(0.75,), n_alphas=6, zoo_pairs=2), **kwargs})
+                             factors=(0.75,), n_alphas=6, zoo_pairs=2, align_probe=128, align_steps=50, align_epochs=100), **kwargs})
 
     def __post_init__(self):
-        for k in ('hidden', 'n_train', 'n_val', 'n_test', 'n_alphas', 'zoo_pairs'):
+        for k in ('hidden', 'n_train', 'n_val', 'n_test', 'n_alphas', 'zoo_pairs', 'sane_epochs', 'sane_prompts', 'sane_samples', 'sane_candidates',
+                  'align_probe', 'align_steps', 'align_epochs'):
             v = getattr(self, k)
             if not isinstance(v, int) or v < 1: raise ConfigError(f"DemoConfig.{k} must be a positive int, got {v!r}.")
         for k in ('recon_steps', 'kd_steps'):
@@ -171,6 +183,54 @@ def probe_section(zoo:Zoo, targets=('test_acc', 'epoch', 'ggap'))->Section:
     return Section('Zoo probe', text, df.to_dict(), [fig], {'test R²': df.reset_index()})
 
 # %% ../nbs/91_report.ipynb #c022
+def sane_section(zoo:Zoo, cfg:DemoConfig, device=None, progress:bool=True)->Section:
+    "Train a small SANE on the zoo, probe its embeddings against s(W), and sample models from ReLU prompts."
+    scfg = SANEConfig(token_size=289, d_model=64, n_heads=4, n_layers=1, latent_dim=64, window=48, halo=0,
+                      epochs=cfg.sane_epochs, batch_size=8, lr=5e-3, n_perm=16, seed=cfg.seed)
+    sane, hist = train_sane(zoo, scfg, device=device, progress=progress)
+    r2 = probe_zoo(zoo, {'SANE mean token latent': lambda sds: sane_features(sane, sds),
+                         'SANE + per-layer means and spreads': lambda sds: sane_features(sane, sds, agg='layers'),
+                         's(W) (layer statistics)': layer_stats}, ('test_acc',)).test_acc
+    spec = zoo.spec
+    dls = dataloaders(spec.dataset, batch_size=500, n_train=spec.n_train, n_val=spec.n_val, n_test=spec.n_test, seed=spec.seed)
+    sds, df = zoo_checkpoints(zoo, 'train', [spec.epochs])
+    relu = [i for i, a in enumerate(df.activation) if a == 'relu'][:cfg.sane_prompts]
+    prompts, template = [sds[i] for i in relu], zoo[df.model[relu[0]]].model()
+    draw = lambda **kw: [evaluate(m, dls.test)['acc'] for m in sample_models(
+        sane, prompts, cfg.sane_samples, template, 'subsample', metric_dl=dls.val, n_candidates=cfg.sane_candidates, seed=cfg.seed, **kw)]
+    init = zoo_checkpoints(zoo, 'test', [0])[1]
+    accs = {'prompts (trained zoo members)': df.test_acc[relu].tolist(),
+            'random init (epoch 0 of the test members)': init.test_acc[init.activation == 'relu'].tolist(),
+            'SANE, per-token KDE (the paper)': draw(),
+            'SANE, one prompt at a time (bandwidth × 0.1)': draw(per_token=False, bandwidth_scale=0.1)}
+    acc = pd.DataFrame([dict(models=k, n=len(v), mean_test_acc=float(np.mean(v)), min=min(v), max=max(v)) for k, v in accs.items()])
+    figs = [go.Figure(go.Bar(x=list(r2.index), y=r2.values)).update_layout(
+                title='Linear probe of test accuracy: test R² from SANE embeddings and from s(W)', yaxis_title='R²', height=360),
+            go.Figure(go.Bar(x=acc.models, y=100 * acc.mean_test_acc, error_y=dict(type='data', symmetric=False,
+                      array=100 * (acc['max'] - acc.mean_test_acc), arrayminus=100 * (acc.mean_test_acc - acc['min'])))).update_layout(
+                title='Test accuracy of sampled models (bars: mean, whiskers: min-max)', yaxis_title='test accuracy (%)', height=380)]
+    text = (f"SANE trained {cfg.sane_epochs} epochs on {len(zoo.split('train'))} members (best validation loss "
+            f"{min(h['val_loss'] for h in hist):.4f}); {cfg.sane_samples} samples kept of {cfg.sane_candidates} candidates.")
+    nums = dict(probe_r2=r2.to_dict(), sample_test_acc={k: float(np.mean(v)) for k, v in accs.items()},
+                val_loss=[h['val_loss'] for h in hist])
+    return Section('SANE', text, nums, figs, {'probe R² (test accuracy)': r2.reset_index(), 'sampled models': acc})
+
+# %% ../nbs/91_report.ipynb #c024
+def align_section(zoo:Zoo, cfg:DemoConfig, device=None)->Section:
+    "Fit an aligner on part of the class-subset zoo and sample models for held-out (dataset, loss) pairs."
+    r = align_demo(zoo, n_probe=cfg.align_probe, steps=cfg.align_steps, epochs=cfg.align_epochs, seed=cfg.seed, device=device)
+    names = {'sample': 'conditional sample P(W | D, R)', 'nearest_neighbour': 'nearest training model (retrieval)',
+             'random_init': 'random init', 'original': 'held-out originals'}
+    df = pd.DataFrame([dict(models=v, test_acc=r[k]['test_acc'], spearman_requested_vs_achieved_loss=r[k]['spearman'])
+                       for k, v in names.items()])
+    fig = go.Figure(go.Bar(x=df.models, y=100 * df.test_acc, text=[f"{100*a:.1f} %" for a in df.test_acc]))
+    fig.update_layout(title=f"Models for {r['n_heldout_models']} held-out (D, R): mean test accuracy on their 3 classes",
+                      yaxis_title='test accuracy (%)', height=380)
+    text = (f"Fitted on {r['n_train_models']} members; {len(r['held_subsets'])} class subsets "
+            f"({', '.join(map(str, r['held_subsets']))}) held out entirely. Chance is 33 %.")
+    return Section('Alignment', text, {k: r[k] for k in names} | dict(n_heldout_models=r['n_heldout_models']), [fig], {'held-out (D, R)': df})
+
+# %% ../nbs/91_report.ipynb #c026
 def environment()->dict:
     "Versions, device and threads: written next to every result."
     return dict(weightnb=weightnb.__version__, torch=torch.__version__, python=platform.python_version(),
@@ -205,12 +265,12 @@ def write_report(sections:list[Section], # what to show, in order
     write_text_atomic(out / 'results.json', json.dumps(results, indent=1, default=float))
     return out / 'report.html'
 
-# %% ../nbs/91_report.ipynb #c025
+# %% ../nbs/91_report.ipynb #c029
 def _check_inputs(cfg:DemoConfig):
-    for what, p in (('reference model', cfg.model), ('zoo', cfg.zoo)):
+    for what, p in (('reference model', cfg.model), ('zoo', cfg.zoo), ('alignment zoo', cfg.align_zoo)):
         if not Path(p).exists():
             raise CheckpointError(f"The demo's {what} {p} is missing: run the demo from the weightnb repository root, or pass "
-                                  f"its path ({'--model' if what.startswith('ref') else '--zoo'}).")
+                                  f"its path ({dict(r='--model', z='--zoo', a='--align-zoo')[what[0]]}).")
 
 def run_demo(cfg:DemoConfig|None=None, # budgets and inputs (default: `DemoConfig()`)
              out_dir:str|Path='demo_out', # where report.html and results.json go
@@ -222,7 +282,7 @@ def run_demo(cfg:DemoConfig|None=None, # budgets and inputs (default: `DemoConfi
     target = load_model(cfg.model).to(device)
     dls = dataloaders(cfg.dataset, batch_size=128, n_train=cfg.n_train, n_val=cfg.n_val, n_test=cfg.n_test, seed=cfg.seed)
     val, test = preload_batches(dls.val, device), preload_batches(dls.test, device)
-    steps = ['predictors', 'spectral', 'landscape', 'zoo', 'probe']
+    steps = ['predictors', 'spectral', 'landscape', 'zoo', 'probe', 'sane', 'alignment']
     bar = tqdm(total=len(steps), desc='demo', disable=not progress)
     sections = []
     pred, models = _timed(predictor_section, target, dls, cfg, device, progress); sections.append(pred); bar.update()
@@ -230,12 +290,14 @@ def run_demo(cfg:DemoConfig|None=None, # budgets and inputs (default: `DemoConfi
     sections.append(_timed(landscape_section, models['original'], models['decoupled'], test, cfg)); bar.update()
     zoo = Zoo(cfg.zoo)
     sections.append(_timed(zoo_section, zoo, test, cfg)); bar.update()
-    sections.append(_timed(probe_section, zoo)); bar.update(); bar.close()
+    sections.append(_timed(probe_section, zoo)); bar.update()
+    sections.append(_timed(sane_section, zoo, cfg, device, progress)); bar.update()
+    sections.append(_timed(align_section, Zoo(cfg.align_zoo), cfg, device)); bar.update(); bar.close()
     path = write_report(sections, out_dir, dict(asdict(cfg), device=str(device)))
     return dict(report=str(path), results=str(Path(out_dir) / 'results.json'),
                 sections={s.title: s.numbers for s in sections}, seconds={s.title: s.seconds for s in sections})
 
-# %% ../nbs/91_report.ipynb #c027
+# %% ../nbs/91_report.ipynb #c031
 def summary(res:dict)->str:
     "A one-screen text summary of `run_demo`'s result."
     s = res['sections']; p = s['Predictors']; acc = p['test_acc']
@@ -247,7 +309,11 @@ def summary(res:dict)->str:
              f"Interpolation original → decoupled: max test loss {s['Loss landscape']['max_loss']:.3f}",
              f"Zoo loss barrier before → after weight matching: {s['Model zoo and re-basin']['mean_barrier_before']:.3f} → "
              f"{s['Model zoo and re-basin']['mean_barrier_after']:.3f}",
-             "Zoo probe, test R² of test accuracy: " + ', '.join(f"{k} {v:.3f}" for k, v in s['Zoo probe']['test_acc'].items())]
+             "Zoo probe, test R² of test accuracy: " + ', '.join(f"{k} {v:.3f}" for k, v in s['Zoo probe']['test_acc'].items()),
+             "SANE probe R²: " + ', '.join(f"{k} {v:.3f}" for k, v in s['SANE']['probe_r2'].items()),
+             "SANE samples, mean test accuracy: " + ', '.join(f"{k} {100*v:.1f} %" for k, v in s['SANE']['sample_test_acc'].items()),
+             f"Alignment, {s['Alignment']['n_heldout_models']} held-out (D, R), test accuracy: " + ', '.join(
+                 f"{k} {100*s['Alignment'][k]['test_acc']:.1f} %" for k in ('sample', 'nearest_neighbour', 'random_init', 'original'))]
     if min(acc.values()) < 0.2:
         lines.insert(1, f"  note: {p['recon_steps']} reconstruction steps are too few for a working reconstruction; "
                         "bench/results/predictors_recon_long.md has the 10,000-step results")
