@@ -35,7 +35,7 @@ __all__ = ['DemoConfig', 'Section', 'predictor_section', 'spectral_section', 'la
 # %% ../nbs/91_report.ipynb #c005
 @dataclass
 class DemoConfig:
-    "Inputs and budgets of `weightnb demo` (default: about 5 minutes on 2 CPU cores; `quick()`: under 2)."
+    "Inputs and budgets of `weightnb demo` (default: about 7 minutes on 2 CPU cores; `quick()`: about 2.5)."
     model:str = 'bench/results/resnet20_fashion_mnist.safetensors' # reference network written by `save_model`
     zoo:str = 'bench/results/zoo_fmnist_small.safetensors'          # model zoo: packed file or folder
     dataset:str = 'fashion-mnist'       # the data both were trained on
