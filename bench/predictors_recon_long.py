@@ -12,7 +12,6 @@ runs of bench/predictors.py (<out>/predictors/full/), is <out>/predictors_recon_
 import re
 from pathlib import Path
 
-from weightnb.core import ConfigError
 from _common import (bench_parser, parse, RunCache, write_results, mean_sd, sd_note, md_table, rel, resolve_device,
                      fashion_target, recon_then_decoupled)
 
@@ -20,20 +19,9 @@ FULL_STEPS, PHASE2_STEPS, BATCH = 2500, 150, 4096   # the full profile of bench/
 LEGACY_LAYERS = 'no_stem'   # runs stored before `layers` entered the config predicted every conv but the stem
 
 
-class Cache(RunCache):
-    "`RunCache` whose runs stored without `layers` in their config are read as `layers='no_stem'`; a cached run is reused only when its `layers` matches."
-    def get(self, key, default=None):
-        r = super().get(key, default)
-        if isinstance(r, dict): r.setdefault('config', {}).setdefault('layers', LEGACY_LAYERS)
-        return r
-    def run(self, key, fn, config=None):
-        if config is not None and key in self:
-            r = self.get(key)
-            if r['config']['layers'] != config.get('layers'):
-                raise ConfigError(f"{self.path(key)} predicted layers={r['config']['layers']!r}, this run asks for "
-                                  f"layers={config.get('layers')!r}; delete it or choose another --out")
-            if set(r['config']) == {'layers'}: return r   # stored before configs were recorded: only `layers` can be checked
-        return super().run(key, fn, config)
+def Cache(folder, device=None, command=None)->RunCache:
+    "A `RunCache` that reads runs stored without `layers` in their config as `layers='no_stem'` and reuses a run only when its `layers` match."
+    return RunCache(folder, device, command, legacy_config={'layers': LEGACY_LAYERS})
 
 
 def run(cache:RunCache, hidden:int, steps:int, seeds:list[int], device:str, eval_every:int, layers:str=LEGACY_LAYERS):
