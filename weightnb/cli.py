@@ -599,7 +599,7 @@ def cmd_align_sample(args)->int:
 # %% ../nbs/90_cli.ipynb #h048
 def _add_align(sub):
     s = sub.add_parser('align', help='fit an aligner on a zoo; sample models for a class subset and a target loss',
-                       epilog='example: weightnb align fit bench/results/zoo_align_small.safetensors --encoder wae --out aligner',
+                       epilog='example: weightnb align fit bench/results/zoo_align_small.safetensors --out aligner',
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = s.add_subparsers(dest='align_command', metavar='ALIGN_COMMAND', required=True)
     f = _sub(ss, 'fit', 'fit a weight encoder and an aligner on the train members of a zoo and save them',
