@@ -184,10 +184,12 @@ def table3(cache, target, dls, c, seeds, device):
 
 
 def table1(cache, target, dls, c, seeds, device):
+    "Progressive recon-only rounds at `t1_hidden`, every seed's model scored (robustness and S_ratio too); resumes per round and seed."
     h = c['t1_hidden']
     cache.run(f't1_progressive_h{h}', lambda: dict(rounds=P.progressive(
         target, h, c['rounds'], seeds, dls, robustness=True, steps=c['steps'], batch_size=BATCH, eval_every=c['eval_every'],
-        layers=LAYERS, device=device).rounds), dict(hidden=h, rounds=c['rounds'], seeds=seeds, steps=c['steps'], layers=LAYERS))
+        layers=LAYERS, device=device, checkpoint=cache.folder / '_resume' / f't1_progressive_h{h}').rounds),
+        dict(hidden=h, rounds=c['rounds'], seeds=seeds, steps=c['steps'], layers=LAYERS))
 
 
 def cost(target, dls, hidden:int, steps:int, device)->dict:
@@ -219,9 +221,9 @@ def in_progress(folder:Path)->list[str]:
     out = []
     for d in sorted((folder / '_resume').glob('*/')) if (folder / '_resume').exists() else []:
         if (folder / f'{d.name}.json').exists() or d.name == 'teachers': continue
-        for f in sorted(d.glob('*.pt'), key=lambda p: p.stat().st_mtime)[-1:]:
+        for f in sorted(d.rglob('*.pt'), key=lambda p: p.stat().st_mtime)[-1:]:
             s = torch.load(f, weights_only=True); sc = [h for h in s['history'] if 'score' in h]
-            out.append(f"- `{d.name}` ({f.stem}): step {s['step']:,}, {s['seconds']/3600:.1f} h of training so far" +
+            out.append(f"- `{d.name}` ({f.relative_to(d).with_suffix('')}): step {s['step']:,}, {s['seconds']/3600:.1f} h of training so far" +
                        (f", last validation {sc[-1]['score']*100:.2f} % at step {sc[-1]['step']:,}" if sc else ', no validation yet') + '.')
     return out
 
@@ -349,14 +351,25 @@ def render_t1(F:dict, c:dict)->list[str]:
     k = f"t1_progressive_h{c['t1_hidden']}"
     L = [f"## Table 1: progressive reconstruction, hidden {c['t1_hidden']}", '']
     if k not in F: return L + ['Not run yet.', '']
-    rr = F[k]['rounds']; pct = lambda x: '—' if x is None else f'{x*100:.2f}'
-    rows = [[r['round'], pct(r['val_acc']), pct(r['test_acc_mean']) if r['round'] == 0 else f"{r['test_acc_mean']*100:.2f} ± {r.get('test_acc_sd', 0)*100:.2f}",
-             f"{r['s_ratio_late_mean']:+.4f}"] for r in rr]
+    rr = F[k]['rounds']; n = len(F[k]['config'].get('seeds', [0]))
+    col = lambda r, key, scale=100: mean_sd([p[key] for p in r['per_seed']], scale, 2 if scale == 100 else 4) if r['round'] else (
+        f"{r[key]*scale:.{2 if scale == 100 else 4}f}" if key in r else '—')
+    rows = [[r['round'], f"{r['cr']:.2f}" if r['round'] else '—', f"{r['val_acc']*100:.2f}", col(r, 'test_acc' if r['round'] else 'test_acc_mean'),
+             col(r, 's_ratio_late_mean', 1), col(r, 'fgsm_acc'), col(r, 'ifgsm_acc'), col(r, 'ood_acc')] for r in rr]
     beat = [r['round'] for r in rr[1:] if r['test_acc_mean'] > rr[0]['test_acc_mean']]
-    rise = all(b['s_ratio_late_mean'] > a['s_ratio_late_mean'] for a, b in zip(rr, rr[1:]))
-    return L + [sd_note(len(F[k]['config'].get('seeds', [0]))) + ' Validation accuracy is that of the best seed.', '',
-                *md_table(rows, ['round', 'val acc (best seed)', 'test acc', 'S_ratio late-mean diff vs original']), '',
-                f"- Rounds beating the original on test: {', '.join(map(str, beat)) or 'none'}. Late-layer S_ratio "
+    gap = [f"round {r['round']} {100*(r['test_acc_mean'] - rr[0]['test_acc_mean']):+.2f} on test, {100*(r['val_acc'] - rr[0]['val_acc']):+.2f} "
+           "on validation (best seed)" for r in rr[1:]]
+    up = [sum(p['s_ratio_late_mean'] > 0 for p in r['per_seed']) for r in rr[1:]]
+    rise = all(_mean([p['s_ratio_late_mean'] for p in b['per_seed']]) > (_mean([p['s_ratio_late_mean'] for p in a['per_seed']]) if a['round'] else 0)
+               for a, b in zip(rr, rr[1:]))
+    return L + [sd_note(n) + ' Round 0 is the original (one model). Each later round trains one recon-only predictor per seed on the '
+                'best-by-validation model of the round before; every column but validation accuracy is over all seeds of the round. '
+                'FGSM / I-FGSM at ε = 8/255 of the pixel range (I-FGSM 10 steps); OOD = mean accuracy over 7 corruption kinds at '
+                'severity 3; S_ratio late-mean diff = mean S_ratio of the last layers minus the original\'s. Rounds continue only '
+                'while the best validation accuracy improves.', '',
+                *md_table(rows, ['round', 'CR', 'val acc (best seed)', 'test acc', 'S_ratio late-mean diff vs original', 'FGSM', 'I-FGSM', 'OOD']), '',
+                f"- Against the original: {'; '.join(gap)}. Rounds beating the original on test (mean over seeds): {', '.join(map(str, beat)) or 'none'}.",
+                f"- Late-layer S_ratio above the original's for {', '.join(f'{u} of {n}' for u in up)} seeds (round by round); the mean over seeds "
                 f"{'rises at every round' if rise else 'does not rise at every round'} ({len(rr) - 1} round(s) ran).", '']
 
 

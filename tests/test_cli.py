@@ -119,6 +119,7 @@ def test_predict_and_progressive(digits_models, tmp_path):
     assert rc == 0, err
     rounds = json.loads((tmp_path/'q'/'metrics.json').read_text())['rounds']
     assert [r['round'] for r in rounds] == [0, 1] and (tmp_path/'q'/'model.safetensors').exists()
+    assert (tmp_path/'q'/'checkpoint'/'round1_seed0'/'recon.pt').exists()        # progressive resumes per round and seed
 
 
 def test_analyse_writes_csv_and_html(digits_models, tmp_path):

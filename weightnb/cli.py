@@ -291,7 +291,7 @@ def _model_flags(p):
     p.add_argument('--n-test', type=_positive_int, default=2000, help='test images (default: %(default)s)')
 
 # %% ../nbs/90_cli.ipynb #h017r
-_RESUME_KEYS = ('dataset', 'hidden', 'mode', 'steps', 'phase2_steps', 'kernel_batch', 'n_train', 'n_val', 'n_test', 'seed')
+_RESUME_KEYS = ('dataset', 'hidden', 'mode', 'steps', 'phase2_steps', 'kernel_batch', 'n_train', 'n_val', 'n_test', 'seed', 'rounds', 'seeds')
 
 def predict_checkpoint(args:argparse.Namespace, target)->Path:
     "The resume folder of a `predict` run; refuses one that a run with other flags or another target started."
@@ -312,7 +312,7 @@ def cmd_predict(args)->int:
     target, dls = _load_target(args); out = Path(args.out)
     kw = dict(steps=args.steps, batch_size=args.kernel_batch, device=args.device, progress=not args.quiet)
     if args.rounds:
-        pr = progressive(target, args.hidden, args.rounds, args.seeds, dls, robustness=False, **kw)
+        pr = progressive(target, args.hidden, args.rounds, args.seeds, dls, robustness=False, checkpoint=predict_checkpoint(args, target), **kw)
         res = next((x for rs in pr.results for x in rs if x.model is pr.best_model), None)
         metrics, model = dict(rounds=pr.rounds), pr.best_model
     else:

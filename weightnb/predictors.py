@@ -630,8 +630,9 @@ class ProgressiveResult:
 # %% ../nbs/20_predictors.ipynb #c090
 def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[int]=3,
                 dls=None,                 # `DataLoaders` (validation picks the best seed; test is reported)
-                robustness:bool=True,     # OOD / FGSM / I-FGSM on the test split
+                robustness:bool=True,     # OOD / FGSM / I-FGSM on the test split, for every seed's model
                 eps:float=8/255,          # attack budget as a fraction of the pixel range
+                checkpoint:str|Path|None=None, # resume folder: one `train_predictor` checkpoint per round and seed
                 **kw,                     # passed to `train_predictor` (steps, batch_size, ...)
                )->ProgressiveResult:
     "Progressive reconstruction-only rounds; each round's target is the previous round's best model."
@@ -644,13 +645,16 @@ def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[i
     if robustness: row0.update(_robustness_metrics(target, dls.test, eps))
     rows, all_res, best_val = [row0], [], v0['acc']
     for r in range(1, rounds + 1):
-        res = [train_predictor(cur, hidden, 'recon', dls, seed=s, **kw) for s in seeds]; all_res.append(res)
-        accs = np.array([x.metrics['recon']['test_acc'] for x in res])
-        best = max(res, key=lambda x: (x.metrics['recon']['val_acc'], -x.metrics['recon']['val_loss']))
+        ck = lambda s: None if checkpoint is None else Path(checkpoint) / f'round{r}_seed{s}'
+        res = [train_predictor(cur, hidden, 'recon', dls, seed=s, checkpoint=ck(s), **kw) for s in seeds]; all_res.append(res)
+        per_seed = [dict(seed=s, val_acc=x.metrics['recon']['val_acc'], test_acc=x.metrics['recon']['test_acc'],
+                         s_ratio_late_mean=float(s_ratio_late_mean(x.model, original)),
+                         **(_robustness_metrics(x.model, dls.test, eps) if robustness else {})) for s, x in zip(seeds, res)]
+        accs = np.array([p['test_acc'] for p in per_seed])
+        i = max(range(len(res)), key=lambda j: (res[j].metrics['recon']['val_acc'], -res[j].metrics['recon']['val_loss'])); best = res[i]
         row = dict(round=r, val_acc=best.metrics['recon']['val_acc'], test_acc_mean=float(accs.mean()), test_acc_std=float(accs.std()), test_acc_sd=float(accs.std(ddof=1)) if len(accs) > 1 else 0.,
                    best_test_acc=best.metrics['recon']['test_acc'], recon=float(np.mean([x.metrics['recon']['recon'] for x in res])),
-                   cr=best.metrics['recon']['cr'], s_ratio_late_mean=float(s_ratio_late_mean(best.model, original)))
-        if robustness: row.update(_robustness_metrics(best.model, dls.test, eps))
+                   cr=best.metrics['recon']['cr'], per_seed=per_seed, **{k: v for k, v in per_seed[i].items() if k not in ('seed', 'val_acc', 'test_acc')})
         rows.append(row)
         if row['val_acc'] <= best_val: break      # no improvement: stop (this round is reported, not continued)
         best_val, cur = row['val_acc'], best.model
