@@ -44,7 +44,8 @@ PROFILES = {
     'quick': dict(steps=20, eval_every=10, hidden=[140], seeds=[0], h3=140, t1_hidden=140, rounds=2,
                   noise_steps=[20], teacher_epochs=1, teacher_members=2, teacher_margin=0.008),
 }
-PAPER = dict(original=91.69, t2={120: (75.75, 87.99, 90.75), 140: (85.64, 89.67, 91.34), 180: (90.03, 91.26, 91.75)})
+PAPER = dict(original=91.69, t2={120: (75.75, 87.99, 90.75), 140: (85.64, 89.67, 91.34), 180: (90.03, 91.26, 91.75)},
+             t1_round1=91.79, t5=dict(nern=89.67, nern_int8=77.96, decoupled=91.34, decoupled_int8=89.34), t8=(85.64, 87.25))
 LEGACY_LAYERS = 'no_stem'   # runs stored before `layers` entered the config predicted every conv but the stem
 
 
@@ -373,7 +374,69 @@ def render_t1(F:dict, c:dict)->list[str]:
                 f"{'rises at every round' if rise else 'does not rise at every round'} ({len(rr) - 1} round(s) ran).", '']
 
 
-def render(out:Path, profile:str, cmd:str)->Path:
+def verdicts(F:dict, c:dict, base:Path)->list[str]:
+    "Each claim of the paper at the long budget: reproduces / does not reproduce / not tested, with the figure it rests on."
+    h3, V = c['h3'], []
+    acc = lambda m, h: [_m(F[k])['test_acc'] for s in c['seeds'] if (k := f'{m}_h{h}_s{s}') in F]
+    for h in c['hidden']:
+        r, d, n = acc('recon', h), acc('decoupled', h), acc('nern', h)
+        if r and d:
+            diff = 100 * (_mean(d) - _mean(r))
+            V.append(f"Table 2, decoupled above recon-only, hidden {h}: **{'reproduces' if diff > 0 else 'does not reproduce'}** in direction "
+                     f"({diff:+.2f} points, n = {len(d)} / {len(r)}).")
+        if len(n) >= 2 and len(r) >= 2 and len(d) >= 2:
+            ok = _mean(d) > _mean(n) > _mean(r)
+            V.append(f"Table 2, decoupled > faithful NeRN > recon-only, hidden {h}: **{'reproduces' if ok else 'does not reproduce'}** "
+                     f"(means {_mean(r)*100:.2f} / {_mean(n)*100:.2f} / {_mean(d)*100:.2f} %, n = {len(r)} / {len(n)} / {len(d)}).")
+        elif r or d:
+            test = lambda m, s: f"{_m(F[k])['test_acc']*100:.2f}" if (k := f'{m}_h{h}_s{s}') in F else '—'
+            one = ', '.join(f"seed {s}: {' / '.join(test(m, s) for m in ('recon', 'nern', 'decoupled'))}" for s in c['seeds'] if f'nern_h{h}_s{s}' in F)
+            V.append(f"Table 2, decoupled > faithful NeRN > recon-only, hidden {h}: **not tested** ({len(n)} finished faithful NeRN run(s), "
+                     f"at least 2 needed" + (f"; recon-only / NeRN / decoupled test % {one}" if one else '') + ').')
+    k = f"t1_progressive_h{c['t1_hidden']}"
+    if k in F and len(rr := F[k]['rounds']) > 1:
+        beat = [r['round'] for r in rr[1:] if r['test_acc_mean'] > rr[0]['test_acc_mean']]
+        V.append(f"Table 1, a progressive round beats the original: **{'reproduces' if beat else 'does not reproduce'}** (best round "
+                 f"{max(100*(r['test_acc_mean'] - rr[0]['test_acc_mean']) for r in rr[1:]):+.2f} points on test, mean of n = "
+                 f"{len(rr[1]['per_seed'])}; the paper's round 1 {PAPER['t1_round1'] - PAPER['original']:+.2f}).")
+        up = [_mean([p['s_ratio_late_mean'] for p in r['per_seed']]) for r in rr[1:]]
+        V.append('Figure 3(b), late-layer S_ratio rises over rounds: ' + (
+                 f"**not tested** (1 round ran); round 1's mean over seeds is {up[0]:+.4f} against the original, "
+                 f"{sum(p['s_ratio_late_mean'] > 0 for p in rr[1]['per_seed'])} of {len(rr[1]['per_seed'])} seeds above it."
+                 if len(up) == 1 else f"**{'reproduces' if all(b > a for a, b in zip([0.] + up, up)) else 'does not reproduce'}** "
+                 f"({', '.join(f'{u:+.4f}' for u in up)} over {len(up)} rounds)."))
+    rs = [F[k] for s in c['seeds'] if (k := f't5_int8_h{h3}_s{s}') in F]
+    if rs:
+        loss = lambda m: _mean([100 * (r[m]['acc'] - r[f'{m}_int8']['acc']) for r in rs])
+        paper = PAPER['t5']['decoupled'] - PAPER['t5']['decoupled_int8']
+        V.append(f"Table 5, int8 costs the decoupled predictor about {paper:.2f} points: **{'reproduces' if loss('decoupled') <= 2 * paper else 'does not reproduce'}** "
+                 f"({loss('decoupled'):.2f} points per-channel, n = {len(rs)}; rule: within twice the paper's loss).")
+        V.append(f"Table 5, decoupled keeps more than NeRN under int8: **{'reproduces' if loss('decoupled') < loss('nern') else 'does not reproduce'}** "
+                 f"(int8 costs NeRN {loss('nern'):.2f} and decoupled {loss('decoupled'):.2f} points, n = {len(rs)}).")
+    for n in c['noise_steps']:
+        rs = [(s, F[k]) for s in c['seeds'] if (k := f'noise{n}_h{h3}_s{s}') in F]
+        if not rs: continue
+        gain = [100 * (_m(r)['test_acc'] - r['metrics']['phase1']['test_acc']) for _, r in rs]
+        better = sum(r['metrics']['phase2']['val_acc'] > r['metrics']['phase1']['val_acc'] for _, r in rs)
+        V.append(f"Table 8, noise inputs add accuracy in phase 2 ({n} steps): **{'reproduces' if better == len(rs) and _mean(gain) > 0 else 'mixed' if better else 'does not reproduce'}** "
+                 f"(noise phase 2 beat phase 1 on validation in {better} of {len(rs)} seeds; mean test change {_mean(gain):+.2f} points; "
+                 f"the paper {PAPER['t8'][1] - PAPER['t8'][0]:+.2f}).")
+    t = read_json(base / 'teacher.json') if (base / 'teacher.json').exists() else None
+    rs = [(s, F[k]) for s in c['seeds'] if (k := f't3_h{h3}_s{s}') in F]
+    if t and 'test_acc' in t and rs and all(f'decoupled_h{h3}_s{s}' in F for s, _ in rs):
+        diff = [100 * (_m(r)['test_acc'] - _m(F[f'decoupled_h{h3}_s{s}'])['test_acc']) for s, r in rs]
+        V.append(f"Table 3, a stronger teacher helps phase 2: **{'reproduces' if _mean(diff) > 0 else 'does not reproduce'}** (paired mean "
+                 f"{_mean(diff):+.2f} points, n = {len(rs)}; teacher {100*(t['test_acc'] - t['target_test']):+.2f} points over the target on test).")
+    else:
+        V.append('Table 3, a stronger teacher helps phase 2: **not tested** at this budget (' + (
+                 'no teacher trained yet: `--sections t3` trains the ensemble, ResNet-20s of 30 epochs each, then its phase-2 runs' if not t else
+                 f"no ensemble reached {t['margin']*100:.1f} points above the target on validation" if 'test_acc' not in t else
+                 'the phase-2 runs with the teacher have not finished') + ').')
+    return V
+
+
+def sections(out:Path, profile:str='full')->tuple[list[str], list[str]]:
+    "The long-budget report's sections (protocol, budget, cost, curves, Tables 2, 1, 5, 8, 3, environments) and its verdict lines."
     c = PROFILES[profile]; base = out / 'predictors' / ('long' if profile == 'full' else 'long_quick')
     F = {k: v for k, v in Cache(base).all().items() if k not in ('cost', 'original') and not k.startswith('teacher')}
     orig = read_json(base / 'original.json') if (base / 'original.json').exists() else None
@@ -390,13 +453,20 @@ def render(out:Path, profile:str, cmd:str)->Path:
               ', '.join(f"{m} {v['median_s']:.2f} s (range {v['min_s']:.2f}–{v['max_s']:.2f})" for m, v in k['steps'].items()) +
               f". So {c['steps']:,} faithful NeRN steps cost about {k['steps']['nern']['median_s'] * c['steps'] / 3600:.1f} h of this "
               f"machine per run, recon-only about {k['steps']['recon']['median_s'] * c['steps'] / 3600:.2f} h (validation not included).", '']
-    prog = in_progress(base)   # from git-ignored resume files: printed, not written, so the md follows from committed JSON alone
-    if prog: print('runs in progress:', *prog, sep='\n')
     L += render_curves(F, c) + render_t2(F, c, orig or dict(n_test=10000)) + render_t1(F, c) + render_t5(F, c) + render_t8(F, c) + render_t3(F, c, base)
     envs = {}   # runs per environment, the time of day left out
     for r in F.values():
         if r.get('env'): e = environment_line({k: v for k, v in r['env'].items() if k != 'time_utc'}); envs[e] = envs.get(e, 0) + 1
-    L += ['## Environments', '', *[f'- {n} run(s): {e}' for e, n in sorted(envs.items())]] if envs else []
+    L += ['## Environments', '', *[f'- {n} run(s): {e}' for e, n in sorted(envs.items())], ''] if envs else []
+    return L, verdicts(F, c, base)
+
+
+def render(out:Path, profile:str, cmd:str)->Path:
+    base = out / 'predictors' / ('long' if profile == 'full' else 'long_quick')
+    prog = in_progress(base)   # from git-ignored resume files: printed, not written, so the md follows from committed JSON alone
+    if prog: print('runs in progress:', *prog, sep='\n')
+    L, V = sections(out, profile)
+    L += ['## Verdicts', '', *[f'- {v}' for v in V], '']
     return write_results(out / ('predictors_long.md' if profile == 'full' else 'predictors_long_quick.md'),
                          f'Predictor tables at one long budget ({profile}): faithful NeRN, recon-only, decoupled', cmd, L, sources=f'`{rel(base)}/`')
 
