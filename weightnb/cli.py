@@ -151,6 +151,11 @@ def _sub(sub, name:str, help:str, example:str, func):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=func); return p
 
+def _group(sub, name:str, help:str, example:str):
+    "A command group such as `weightnb zoo`: its parser (help, example as epilog) and the subparsers its subcommands join."
+    g = sub.add_parser(name, help=help, epilog=f"example: {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    return g.add_subparsers(dest=f'{name}_command', metavar=f'{name.upper()}_COMMAND', required=True)
+
 def _common(p, out:str|None=None, device:bool=True):
     "The flags most commands share: --out (with its default), --device, --seed and --quiet."
     if out is not None: p.add_argument('--out', default=out, help='output folder (default: %(default)s)')
@@ -296,7 +301,7 @@ _RESUME_KEYS = ('dataset', 'hidden', 'mode', 'steps', 'phase2_steps', 'kernel_ba
 def predict_checkpoint(args:argparse.Namespace, target)->Path:
     "The resume folder of a `predict` run; refuses one that a run with other flags or another target started."
     d = Path(args.checkpoint_dir) if args.checkpoint_dir else Path(args.out) / 'checkpoint'
-    key, f = {**{k: getattr(args, k) for k in _RESUME_KEYS}, 'target': tensor_hash(target)}, d / 'flags.json'
+    key, f = {**{k: getattr(args, k, None) for k in _RESUME_KEYS}, 'target': tensor_hash(target)}, d / 'flags.json'
     if f.exists():
         with _flag('--checkpoint-dir'): old = read_json(f, what='predict resume record')
         diff = [f"{k} {old.get(k)!r} (now {key[k]!r})" for k in key if old.get(k) != key[k]]
@@ -436,10 +441,8 @@ def cmd_zoo_pack(args)->int:
 
 # %% ../nbs/90_cli.ipynb #h032
 def _add_zoo(sub):
-    z = sub.add_parser('zoo', help='generate, align, inspect and pack model zoos',
-                       epilog='example: weightnb zoo info bench/results/zoo_fmnist_small.safetensors',
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    zs = z.add_subparsers(dest='zoo_command', metavar='ZOO_COMMAND', required=True)
+    zs = _group(sub, 'zoo', 'generate, align, inspect and pack model zoos',
+               'weightnb zoo info bench/results/zoo_fmnist_small.safetensors')
     g = _sub(zs, 'generate', 'train the members of a ZooSpec (JSON file) into a zoo folder; resumes',
              'weightnb zoo generate --spec spec.json --n-models 30 --out zoo --executor process --workers 2', cmd_zoo_generate)
     g.add_argument('--spec', required=True, type=_existing, help='ZooSpec JSON file (ZooSpec.to_json())')
@@ -493,10 +496,8 @@ def cmd_sane(args)->int:
 
 # %% ../nbs/90_cli.ipynb #h024
 def _add_sane(sub):
-    s = sub.add_parser('sane', help='SANE: train on a zoo, embed its members, sample new models',
-                       epilog='example: weightnb sane train bench/results/zoo_fmnist_small.safetensors --epochs 20 --out sane',
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    ss = s.add_subparsers(dest='sane_command', metavar='SANE_COMMAND', required=True)
+    ss = _group(sub, 'sane', 'SANE: train on a zoo, embed its members, sample new models',
+               'weightnb sane train bench/results/zoo_fmnist_small.safetensors --epochs 20 --out sane')
     t = _sub(ss, 'train', 'train SANE on the train/val members of a zoo (resumes from --out)',
              'weightnb sane train zoo.safetensors --epochs 20 --out sane', cmd_sane)
     t.add_argument('zoo', help='zoo folder or packed file (aligned zoos train better)')
@@ -598,10 +599,8 @@ def cmd_align_sample(args)->int:
 
 # %% ../nbs/90_cli.ipynb #h048
 def _add_align(sub):
-    s = sub.add_parser('align', help='fit an aligner on a zoo; sample models for a class subset and a target loss',
-                       epilog='example: weightnb align fit bench/results/zoo_align_small.safetensors --out aligner',
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    ss = s.add_subparsers(dest='align_command', metavar='ALIGN_COMMAND', required=True)
+    ss = _group(sub, 'align', 'fit an aligner on a zoo; sample models for a class subset and a target loss',
+               'weightnb align fit bench/results/zoo_align_small.safetensors --out aligner')
     f = _sub(ss, 'fit', 'fit a weight encoder and an aligner on the train members of a zoo and save them',
              'weightnb align fit bench/results/zoo_align_small.safetensors --epochs 150 --out aligner', cmd_align_fit)
     f.add_argument('zoo', help='zoo folder or packed file (members trained on class subsets of one dataset)')
