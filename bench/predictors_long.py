@@ -36,6 +36,8 @@ from weightnb.train import fit, evaluate
 
 SECTIONS = ('t2', 't5', 't8', 't3', 't1')
 MODES = ('recon', 'decoupled', 'nern')
+ORDER = ('recon', 'nern', 'decoupled')   # the paper's column order
+LABEL = dict(recon='recon-only', nern='faithful NeRN', decoupled='decoupled')
 LAYERS = 'all'            # every conv, the stem included: NeRN's reference and the library default
 PHASE2_STEPS, BATCH = 150, 4096
 PROFILES = {
@@ -282,9 +284,13 @@ def render_t2(F:dict, c:dict, orig:dict)->list[str]:
           "cosine to 1e-6; KD with log(softmax + 1e-4) and FMD on every conv's output, weights 1e-4; KD/FMD gradients through the "
           "sampled kernel batch only); its KD/FMD inputs are Fashion-MNIST training batches of 128.", '',
           *md_table([[h, f"{_m(next(r for m in MODES for r in runs(m, h)))['cr']:.4f}",
-                      *[f'{mean_sd(acc[h][m])} (n = {len(acc[h][m])})' if acc[h][m] else 'not run yet' for m in MODES],
+                      *[f'{mean_sd(acc[h][m])} (n = {len(acc[h][m])})' if acc[h][m] else 'not run yet' for m in ORDER],
                       ' / '.join(f'{x:.2f}' for x in PAPER['t2'].get(h, ()))] for h in hs],
-                    ['hidden', 'CR', 'recon-only', 'decoupled', 'NeRN (faithful)', 'paper (CIFAR-10) recon / NeRN / decoupled']), '']
+                    ['hidden', 'CR', 'recon-only', 'NeRN (faithful)', 'decoupled', 'paper (CIFAR-10) recon / NeRN / decoupled']), '',
+          'Training time per run (mean over the finished runs, all sessions summed, validation included): ' +
+          ', '.join(f"{LABEL[m]} {_mean([r['train_s'] for h in hs for r in runs(m, h) if 'train_s' in r]) / 60:.0f} min"
+                    for m in ORDER if any('train_s' in r for h in hs for r in runs(m, h))) +
+          ' (decoupled: phase 2 only, from the recon-only predictor).', '']
     full = [h for h in hs if all(len(acc[h][m]) >= 2 for m in MODES)]
     order = [h for h in full if _mean(acc[h]['decoupled']) > _mean(acc[h]['nern']) > _mean(acc[h]['recon'])]
     if full:
