@@ -409,3 +409,18 @@ def test_ensemble_teacher_returns_log_probabilities():
     torch.manual_seed(0); ms = [nn.Linear(4, 3), nn.Linear(4, 3)]; x = torch.randn(5, 4)
     out = B.Ensemble(ms)(x)
     torch.testing.assert_close(out.exp(), (ms[0](x).softmax(1) + ms[1](x).softmax(1)) / 2)
+
+
+def test_long_budget_verdicts_follow_the_json(tmp_path):
+    B = _bench('predictors_long')
+    c = dict(B.PROFILES['full'], hidden=[140], seeds=[0, 1])
+    run = lambda acc, **kw: dict(metrics={'phase': dict(test_acc=acc, val_acc=acc)}, **kw)
+    F = {f'{m}_h140_s{s}': run(a + 0.01 * s) for m, a in (('recon', 0.88), ('decoupled', 0.93)) for s in (0, 1)}
+    V = B.verdicts(F, c, tmp_path)
+    assert '**reproduces** in direction (+5.00 points, n = 2 / 2)' in V[0]
+    assert '**not tested** (0 finished faithful NeRN run(s)' in V[1] and 'Table 3' in V[-1] and '**not tested**' in V[-1]
+    F.update({f'nern_h140_s{s}': run(0.95) for s in (0, 1)})            # NeRN above decoupled: the order does not hold
+    assert '**does not reproduce** (means 88.50 / 95.00 / 93.50 %, n = 2 / 2 / 2)' in B.verdicts(F, c, tmp_path)[1]
+    noise = lambda p1, p2: dict(metrics=dict(phase1=dict(test_acc=0.88, val_acc=p1), phase2=dict(test_acc=0.885, val_acc=p2)), history=[])
+    F.update(noise150_h140_s0=noise(0.88, 0.89), noise150_h140_s1=noise(0.88, 0.87))
+    assert any('(150 steps): **mixed** (noise phase 2 beat phase 1 on validation in 1 of 2 seeds' in v for v in B.verdicts(F, c, tmp_path))
