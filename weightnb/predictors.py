@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_predictors.ipynb #c003
 from __future__ import annotations
-import copy, math, time
+import copy, json, math, time
 from dataclasses import dataclass, field, replace
 from functools import reduce
 from pathlib import Path
@@ -627,6 +627,23 @@ class ProgressiveResult:
     best_model: nn.Module
     results: list     # per round, the `PredictorResult` of every seed
 
+class _scored_rounds:
+    "The scored rows of `progressive`'s finished rounds, kept as `rounds.json` in its checkpoint folder (robustness is minutes a model)."
+    def __init__(self, folder, key:dict):
+        self.f, self.key, self.rows = None if folder is None else Path(folder) / 'rounds.json', key, {}
+        if self.f is not None and self.f.exists():
+            try: d = json.loads(self.f.read_text())
+            except ValueError as e: raise CheckpointError(f"{self.f} is not valid JSON ({e}); delete it to score the rounds again.") from None
+            if d.get('key') != key: raise ConfigError(f"{self.f} was written by progressive with {d.get('key')}, not {key}: pass another checkpoint folder.")
+            self.rows = {int(k): v for k, v in d['rounds'].items()}
+    def get(self, r:int)->dict|None: return self.rows.get(r)
+    def put(self, r:int, row:dict)->dict:
+        self.rows[r] = row
+        if self.f is not None:
+            self.f.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.f) as tmp: Path(tmp).write_text(json.dumps(dict(key=self.key, rounds=self.rows)))
+        return row
+
 # %% ../nbs/20_predictors.ipynb #c090
 def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[int]=3,
                 dls=None,                 # `DataLoaders` (validation picks the best seed; test is reported)
@@ -640,24 +657,28 @@ def progressive(target:nn.Module, hidden:int, rounds:int=5, seeds:int|Iterable[i
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seeds: raise ConfigError("progressive needs at least one seed: pass seeds=3 or a list such as [0, 1, 2].")
     original, cur = target, target
-    v0, t0 = evaluate(target, dls.val), evaluate(target, dls.test)
-    row0 = dict(round=0, val_acc=v0['acc'], test_acc_mean=t0['acc'], test_acc_std=0., test_acc_sd=0., recon=0., s_ratio_late_mean=float(s_ratio_late_mean(target, original)))
-    if robustness: row0.update(_robustness_metrics(target, dls.test, eps))
-    rows, all_res, best_val = [row0], [], v0['acc']
+    scored = _scored_rounds(checkpoint, dict(hidden=hidden, seeds=seeds, robustness=robustness, eps=eps, target=tensor_hash(target)))
+    def score0():
+        v0, t0 = evaluate(target, dls.val), evaluate(target, dls.test)
+        row0 = dict(round=0, val_acc=v0['acc'], test_acc_mean=t0['acc'], test_acc_std=0., test_acc_sd=0., recon=0., s_ratio_late_mean=0.)
+        return row0 | (_robustness_metrics(target, dls.test, eps) if robustness else {})
+    rows, all_res = [scored.get(0) or scored.put(0, score0())], []
     for r in range(1, rounds + 1):
         ck = lambda s: None if checkpoint is None else Path(checkpoint) / f'round{r}_seed{s}'
         res = [train_predictor(cur, hidden, 'recon', dls, seed=s, checkpoint=ck(s), **kw) for s in seeds]; all_res.append(res)
-        per_seed = [dict(seed=s, val_acc=x.metrics['recon']['val_acc'], test_acc=x.metrics['recon']['test_acc'],
-                         s_ratio_late_mean=float(s_ratio_late_mean(x.model, original)),
-                         **(_robustness_metrics(x.model, dls.test, eps) if robustness else {})) for s, x in zip(seeds, res)]
-        accs = np.array([p['test_acc'] for p in per_seed])
         i = max(range(len(res)), key=lambda j: (res[j].metrics['recon']['val_acc'], -res[j].metrics['recon']['val_loss'])); best = res[i]
-        row = dict(round=r, val_acc=best.metrics['recon']['val_acc'], test_acc_mean=float(accs.mean()), test_acc_std=float(accs.std()), test_acc_sd=float(accs.std(ddof=1)) if len(accs) > 1 else 0.,
-                   best_test_acc=best.metrics['recon']['test_acc'], recon=float(np.mean([x.metrics['recon']['recon'] for x in res])),
-                   cr=best.metrics['recon']['cr'], per_seed=per_seed, **{k: v for k, v in per_seed[i].items() if k not in ('seed', 'val_acc', 'test_acc')})
-        rows.append(row)
-        if row['val_acc'] <= best_val: break      # no improvement: stop (this round is reported, not continued)
-        best_val, cur = row['val_acc'], best.model
+        def score():
+            per_seed = [dict(seed=s, val_acc=x.metrics['recon']['val_acc'], test_acc=x.metrics['recon']['test_acc'],
+                             s_ratio_late_mean=float(s_ratio_late_mean(x.model, original)),
+                             **(_robustness_metrics(x.model, dls.test, eps) if robustness else {})) for s, x in zip(seeds, res)]
+            accs = np.array([p['test_acc'] for p in per_seed])
+            return dict(round=r, val_acc=best.metrics['recon']['val_acc'], test_acc_mean=float(accs.mean()), test_acc_std=float(accs.std()),
+                        test_acc_sd=float(accs.std(ddof=1)) if len(accs) > 1 else 0., best_test_acc=best.metrics['recon']['test_acc'],
+                        recon=float(np.mean([x.metrics['recon']['recon'] for x in res])), cr=best.metrics['recon']['cr'], per_seed=per_seed,
+                        **{k: v for k, v in per_seed[i].items() if k not in ('seed', 'val_acc', 'test_acc')})
+        rows.append(scored.get(r) or scored.put(r, score()))
+        if rows[-1]['val_acc'] <= max(x['val_acc'] for x in rows[:-1]): break   # no improvement: stop (this round is reported, not continued)
+        cur = best.model
     return ProgressiveResult(rows, cur, all_res)
 
 # %% ../nbs/20_predictors.ipynb #c093
