@@ -415,8 +415,10 @@ def verdicts(F:dict, c:dict, base:Path)->list[str]:
                  f"{sum(p['s_ratio_late_mean'] > 0 for p in rr[1]['per_seed'])} of {len(rr[1]['per_seed'])} seeds above it."
                  if len(up) == 1 else f"**{'reproduces' if all(b > a for a, b in zip([0.] + up, up)) else 'does not reproduce'}** "
                  f"({', '.join(f'{u:+.4f}' for u in up)} over {len(up)} rounds)."))
+    else: V.append('Table 1 and Figure 3(b), progressive rounds: **not tested** at this budget (the run has not finished).')
     rs = [F[k] for s in c['seeds'] if (k := f't5_int8_h{h3}_s{s}') in F]
-    if rs:
+    if not rs: V.append('Table 5, int8 NeRN vs decoupled: **not tested** at this budget (needs finished faithful NeRN predictors).')
+    else:
         loss = lambda m: _mean([100 * (r[m]['acc'] - r[f'{m}_int8']['acc']) for r in rs])
         paper = PAPER['t5']['decoupled'] - PAPER['t5']['decoupled_int8']
         V.append(f"Table 5, int8 costs the decoupled predictor about {paper:.2f} points: **{'reproduces' if loss('decoupled') <= 2 * paper else 'does not reproduce'}** "
