@@ -6,6 +6,7 @@ clearly stronger than the target), on the reference Fashion-MNIST ResNet-20, eve
     python bench/predictors_long.py --sections t2 --modes nern --hidden 140 --seeds 0   # one faithful NeRN run (resumes)
     python bench/predictors_long.py --cost                                     # time a step of each mode (one thread)
     python bench/predictors_long.py --device cuda                              # everything, on a GPU
+    python bench/predictors_long.py --device cuda --teacher-member 2           # one of Table 3's teacher members (run several at once)
     python bench/predictors_long.py --quick                                    # the same code on tiny settings (minutes)
 
 Budget: one number of steps (`--steps`, default 10,000) for recon-only, decoupled phase 1 and NeRN. `choose_budget` says
@@ -153,18 +154,24 @@ def table8(cache, target, dls, c, seeds, device):
                           batch_size=BATCH, eval_every=max(n // 6, 1))
 
 
+def teacher_member(folder:Path, dls, c:dict, i:int, device)->Path:
+    """Member `i` of Table 3's teacher (seed 100 + i, `teacher_epochs` epochs, resuming per epoch), trained if missing.
+    Members are independent, so separate processes (on one GPU, say) can train them side by side."""
+    path = folder / '_resume' / 'teachers' / f'r20_e{c["teacher_epochs"]}_s{100 + i}.safetensors'   # git-ignored
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True); seed_everything(100 + i); net = resnet20(10, in_chans=1)
+        fit(net, dls.train, epochs=c['teacher_epochs'], lr=0.1, wd=5e-4, progress=False, device=device, val_dl=dls.val,
+            augment=partial(random_crop_flip, pad=2), checkpoint=path.with_suffix('.pt'))
+        save_model(net, path)
+    return path
+
+
 def teacher(cache, target, dls, c, device)->tuple[nn.Module|None, dict]:
     """Table 3's teacher: an ensemble of ResNet-20s trained with the target's recipe for longer (`teacher_epochs`), grown one
     member at a time until its validation accuracy is `teacher_margin` above the target's (test is only reported)."""
     t_val = evaluate(target, dls.val)['acc']; members, info = [], dict(target_val=t_val, members=[])
     for i in range(c['teacher_members']):
-        path = cache.folder / '_resume' / 'teachers' / f'r20_e{c["teacher_epochs"]}_s{100 + i}.safetensors'   # git-ignored
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True); seed_everything(100 + i); net = resnet20(10, in_chans=1)
-            fit(net, dls.train, epochs=c['teacher_epochs'], lr=0.1, wd=5e-4, progress=False, device=device, val_dl=dls.val,
-                augment=partial(random_crop_flip, pad=2), checkpoint=path.with_suffix('.pt'))
-            save_model(net, path)
-        members.append(load_model(path).eval().to(device))
+        members.append(load_model(teacher_member(cache.folder, dls, c, i, device)).eval().to(device))
         ens = Ensemble(members).eval()
         v = evaluate(ens, dls.val)['acc']; info['members'].append(dict(n=i + 1, val_acc=v, member_val_acc=evaluate(members[-1], dls.val)['acc']))
         if v - t_val >= c['teacher_margin']:
@@ -272,6 +279,20 @@ def render_curves(F:dict, c:dict)->list[str]:
             *md_table(rows, ['mode', 'hidden', 'n', *[f'{s:,}' for s in show]]), '']
 
 
+def _where(runs:list[dict])->str:
+    "Where runs trained, from their environment stamps: 'cpu, 1 thread' or the GPU's name."
+    envs = {(e.get('gpu') if e.get('device', 'cpu') != 'cpu' else f"cpu, {e.get('torch_threads', '?')} thread(s)") for r in runs if (e := r.get('env'))}
+    return ' and '.join(sorted(envs)) or 'device not recorded'
+
+
+def _late_rise(F:dict, mode:str, h:int, c:dict, window:int=2000)->tuple[float, int]|None:
+    "(points the seed-mean validation accuracy of `mode` at hidden `h` rose over its last `window` steps, window), if recorded."
+    curves = [{x['step']: x['score'] for x in F[k]['history'] if 'score' in x} for s in c['seeds'] if (k := f'{mode}_h{h}_s{s}') in F]
+    curves = [v for v in curves if c['steps'] in v and c['steps'] - window in v]
+    if not curves: return None
+    return 100 * _mean([v[c['steps']] - v[c['steps'] - window] for v in curves]), window
+
+
 def render_t2(F:dict, c:dict, orig:dict)->list[str]:
     runs = lambda m, h: [F[k] for s in c['seeds'] if (k := f'{m}_h{h}_s{s}') in F]
     hs = [h for h in c['hidden'] if any(runs(m, h) for m in MODES)]
@@ -288,9 +309,14 @@ def render_t2(F:dict, c:dict, orig:dict)->list[str]:
                       ' / '.join(f'{x:.2f}' for x in PAPER['t2'].get(h, ()))] for h in hs],
                     ['hidden', 'CR', 'recon-only', 'NeRN (faithful)', 'decoupled', 'paper (CIFAR-10) recon / NeRN / decoupled']), '',
           'Training time per run (mean over the finished runs, all sessions summed, validation included): ' +
-          ', '.join(f"{LABEL[m]} {_mean([r['train_s'] for h in hs for r in runs(m, h) if 'train_s' in r]) / 60:.0f} min"
-                    for m in ORDER if any('train_s' in r for h in hs for r in runs(m, h))) +
-          ' (decoupled: phase 2 only, from the recon-only predictor).', '']
+          ', '.join(f"{LABEL[m]} {_mean([r['train_s'] for h in hs for r in runs(m, h) if 'train_s' in r]) / 60:.0f} min "
+                    f"({_where([r for h in hs for r in runs(m, h)])})" for m in ORDER if any('train_s' in r for h in hs for r in runs(m, h))) +
+          ' (decoupled: phase 2 only, from the recon-only predictor; runs that shared a device with others took longer than `--cost` says).', '',
+          *[f"- {LABEL[m]}, hidden {h}: the mean validation accuracy still rose {d:+.1f} points over the last {w:,} steps, so "
+            f"{c['steps']:,} steps had not converged it." for h in hs for m in ('recon', 'nern') if (g := _late_rise(F, m, h, c)) and (d := g[0]) > 1 and (w := g[1])]]
+    if any(acc[h]['nern'] for h in hs):
+        L += ["- The paper trains NeRN for 350 CIFAR-10 epochs (its appendix, after Ashkenazi et al. 2022), far more than this budget: "
+              "a NeRN verdict here is one at this budget, not one about NeRN at convergence."]
     full = [h for h in hs if all(len(acc[h][m]) >= 2 for m in MODES)]
     order = [h for h in full if _mean(acc[h]['decoupled']) > _mean(acc[h]['nern']) > _mean(acc[h]['recon'])]
     if full:
@@ -358,6 +384,17 @@ def render_t3(F:dict, c:dict, base:Path)->list[str]:
                 f"Per seed: {', '.join(f'{a*100:.2f} → {b*100:.2f}' for a, b in zip(wo, w))}. The paper (CIFAR-100): 70.84 → 72.06.", '']
 
 
+def t1_so_far(base:Path, c:dict, F:dict)->dict:
+    """Table 1's rounds scored so far while its run is unfinished. `progressive` keeps them in its git-ignored checkpoint
+    folder; they are copied to the committed `t1_progressive_h<h>.partial.json`, so the report renders from committed files."""
+    k = f"t1_progressive_h{c['t1_hidden']}"; snap = base / f'{k}.partial.json'
+    if k in F: snap.unlink(missing_ok=True); return {}
+    if (live := base / '_resume' / k / 'rounds.json').exists():
+        r = read_json(live); rounds = [r['rounds'][i] for i in sorted(r['rounds'], key=int)]
+        if len(rounds) > 1: write_json(snap, dict(rounds=rounds, config=dict(hidden=r['key']['hidden'], seeds=r['key']['seeds'])))
+    return {k: dict(read_json(snap), partial=True)} if snap.exists() else {}
+
+
 def render_t1(F:dict, c:dict)->list[str]:
     k = f"t1_progressive_h{c['t1_hidden']}"
     L = [f"## Table 1: progressive reconstruction, hidden {c['t1_hidden']}", '']
@@ -373,6 +410,8 @@ def render_t1(F:dict, c:dict)->list[str]:
     up = [sum(p['s_ratio_late_mean'] > 0 for p in r['per_seed']) for r in rr[1:]]
     rise = all(_mean([p['s_ratio_late_mean'] for p in b['per_seed']]) > (_mean([p['s_ratio_late_mean'] for p in a['per_seed']]) if a['round'] else 0)
                for a, b in zip(rr, rr[1:]))
+    if F[k].get('partial'): L += [f"The run has not finished: these are the {len(rr) - 1} round(s) scored so far (the next round is "
+                                  'training; `--sections t1` resumes it), so the table may still grow.', '']
     return L + [sd_note(n) + ' Round 0 is the original (one model). Each later round trains one recon-only predictor per seed on the '
                 'best-by-validation model of the round before; every column but validation accuracy is over all seeds of the round. '
                 'FGSM / I-FGSM at ε = 8/255 of the pixel range (I-FGSM 10 steps); OOD = mean accuracy over 7 corruption kinds at '
@@ -397,7 +436,8 @@ def verdicts(F:dict, c:dict, base:Path)->list[str]:
         if len(n) >= 2 and len(r) >= 2 and len(d) >= 2:
             ok = _mean(d) > _mean(n) > _mean(r)
             V.append(f"Table 2, decoupled > faithful NeRN > recon-only, hidden {h}: **{'reproduces' if ok else 'does not reproduce'}** "
-                     f"(means {_mean(r)*100:.2f} / {_mean(n)*100:.2f} / {_mean(d)*100:.2f} %, n = {len(r)} / {len(n)} / {len(d)}).")
+                     f"(test means recon-only {_mean(r)*100:.2f}, NeRN {_mean(n)*100:.2f}, decoupled {_mean(d)*100:.2f} %, n = {len(r)} / {len(n)} / {len(d)}"
+                     + (f"; NeRN's validation still rose {g[0]:+.1f} points over its last {g[1]:,} steps" if (g := _late_rise(F, 'nern', h, c)) and g[0] > 1 else '') + ').')
         elif r or d:
             test = lambda m, s: f"{_m(F[k])['test_acc']*100:.2f}" if (k := f'{m}_h{h}_s{s}') in F else '—'
             one = ', '.join(f"seed {s}: {' / '.join(test(m, s) for m in ('recon', 'nern', 'decoupled'))}" for s in c['seeds'] if f'nern_h{h}_s{s}' in F)
@@ -408,7 +448,8 @@ def verdicts(F:dict, c:dict, base:Path)->list[str]:
         beat = [r['round'] for r in rr[1:] if r['test_acc_mean'] > rr[0]['test_acc_mean']]
         V.append(f"Table 1, a progressive round beats the original: **{'reproduces' if beat else 'does not reproduce'}** (best round "
                  f"{max(100*(r['test_acc_mean'] - rr[0]['test_acc_mean']) for r in rr[1:]):+.2f} points on test, mean of n = "
-                 f"{len(rr[1]['per_seed'])}; the paper's round 1 {PAPER['t1_round1'] - PAPER['original']:+.2f}).")
+                 f"{len(rr[1]['per_seed'])}; the paper's round 1 {PAPER['t1_round1'] - PAPER['original']:+.2f}" +
+                 ('; rounds scored so far, the run continues' if F[k].get('partial') else '') + ').')
         up = [_mean([p['s_ratio_late_mean'] for p in r['per_seed']]) for r in rr[1:]]
         V.append('Figure 3(b), late-layer S_ratio rises over rounds: ' + (
                  f"**not tested** (1 round ran); round 1's mean over seeds is {up[0]:+.4f} against the original, "
@@ -420,11 +461,14 @@ def verdicts(F:dict, c:dict, base:Path)->list[str]:
     if not rs: V.append('Table 5, int8 NeRN vs decoupled: **not tested** at this budget (needs finished faithful NeRN predictors).')
     else:
         loss = lambda m: _mean([100 * (r[m]['acc'] - r[f'{m}_int8']['acc']) for r in rs])
+        fp = lambda m: _mean([100 * r[m]['acc'] for r in rs])
         paper = PAPER['t5']['decoupled'] - PAPER['t5']['decoupled_int8']
         V.append(f"Table 5, int8 costs the decoupled predictor about {paper:.2f} points: **{'reproduces' if loss('decoupled') <= 2 * paper else 'does not reproduce'}** "
                  f"({loss('decoupled'):.2f} points per-channel, n = {len(rs)}; rule: within twice the paper's loss).")
         V.append(f"Table 5, decoupled keeps more than NeRN under int8: **{'reproduces' if loss('decoupled') < loss('nern') else 'does not reproduce'}** "
-                 f"(int8 costs NeRN {loss('nern'):.2f} and decoupled {loss('decoupled'):.2f} points, n = {len(rs)}).")
+                 f"(int8 costs NeRN {loss('nern'):.2f} and decoupled {loss('decoupled'):.2f} points, n = {len(rs)}" +
+                 (f"; like with like in size, not in accuracy: the fp32 NeRN predictors are at {fp('nern'):.2f} % against decoupled's "
+                  f"{fp('decoupled'):.2f} %, so this says little about NeRN at convergence" if fp('decoupled') - fp('nern') > 5 else '') + ').')
     for n in c['noise_steps']:
         rs = [(s, F[k]) for s in c['seeds'] if (k := f'noise{n}_h{h3}_s{s}') in F]
         if not rs: continue
@@ -450,7 +494,9 @@ def verdicts(F:dict, c:dict, base:Path)->list[str]:
 def sections(out:Path, profile:str='full')->tuple[list[str], list[str]]:
     "The long-budget report's sections (protocol, budget, cost, curves, Tables 2, 1, 5, 8, 3, environments) and its verdict lines."
     c = PROFILES[profile]; base = out / 'predictors' / ('long' if profile == 'full' else 'long_quick')
-    F = {k: v for k, v in Cache(base).all().items() if k not in ('cost', 'original') and not k.startswith('teacher')}
+    F = {k: v for k, v in Cache(base).all().items() if k not in ('cost', 'original') and not k.startswith(('teacher', 'cost_'))
+         and not k.endswith('.partial')}
+    F.update(t1_so_far(base, c, F))
     orig = read_json(base / 'original.json') if (base / 'original.json').exists() else None
     L = [f"Target: the reference ResNet-20 on Fashion-MNIST ({orig['test_acc']*100:.2f} % test, {orig['val_acc']*100:.2f} % on the "
          f"{orig['n_val']:,} validation images that choose every checkpoint and the budget). " if orig else 'Target: not evaluated yet. ',
@@ -458,17 +504,19 @@ def sections(out:Path, profile:str='full')->tuple[list[str], list[str]]:
          f"{c['steps']:,} steps for recon-only, decoupled phase 1 and NeRN; decoupled phase 2 = {PHASE2_STEPS} KD steps at lr 5e-4; "
          f"kernel batch {BATCH:,}; validation every {c['eval_every']:,} steps. ± is always the sample sd (n − 1), n per cell.", '']
     if profile == 'full': L += render_budget(out / 'predictors', c)
-    if (base / 'cost.json').exists():
-        k = read_json(base / 'cost.json')
-        L += ['## Cost of a step', '', f"`--cost` ({k['threads']} torch thread(s), {k['device']}, hidden {k['hidden']}, median of {k['n']} steps after "
-              f"a warm-up step; load average {k['load']:.1f} on {k['cpus']} CPUs, shared with other jobs): " +
-              ', '.join(f"{m} {v['median_s']:.2f} s (range {v['min_s']:.2f}–{v['max_s']:.2f})" for m, v in k['steps'].items()) +
-              f". So {c['steps']:,} faithful NeRN steps cost about {k['steps']['nern']['median_s'] * c['steps'] / 3600:.1f} h of this "
-              f"machine per run, recon-only about {k['steps']['recon']['median_s'] * c['steps'] / 3600:.2f} h (validation not included).", '']
+    costs = [read_json(f) for f in (base / 'cost.json', base / 'cost_cuda.json') if f.exists()]
+    if costs: L += ['## Cost of a step', '']
+    for k in costs:
+        where = k['env'].get('gpu', k['device']) if k['device'] != 'cpu' else 'cpu'
+        L += [f"`--cost{' --device ' + k['device'] if k['device'] != 'cpu' else ''}` ({k['threads']} torch thread(s), {where}, hidden "
+              f"{k['hidden']}, median of {k['n']} steps after a warm-up step; load average {k['load']:.1f} on {k['cpus']} CPUs): " +
+              ', '.join(f"{m} {v['median_s']:.3f} s (range {v['min_s']:.3f}–{v['max_s']:.3f})" for m, v in k['steps'].items()) +
+              f". So {c['steps']:,} faithful NeRN steps cost about {k['steps']['nern']['median_s'] * c['steps'] / 60:.0f} min of this "
+              f"machine per run, recon-only about {k['steps']['recon']['median_s'] * c['steps'] / 60:.1f} min (validation not included).", '']
     L += render_curves(F, c) + render_t2(F, c, orig or dict(n_test=10000)) + render_t1(F, c) + render_t5(F, c) + render_t8(F, c) + render_t3(F, c, base)
     envs = {}   # runs per environment, the time of day left out
     for r in F.values():
-        if r.get('env'): e = environment_line({k: v for k, v in r['env'].items() if k != 'time_utc'}); envs[e] = envs.get(e, 0) + 1
+        if r.get('env'): e = environment_line(dict(r['env'], time_utc='one or more dates')); envs[e] = envs.get(e, 0) + 1
     L += ['## Environments', '', *[f'- {n} run(s): {e}' for e, n in sorted(envs.items())], ''] if envs else []
     return L, verdicts(F, c, base)
 
@@ -490,6 +538,7 @@ def main(argv=None):
     ap.add_argument('--hidden', default=None, help='comma-separated Table-2 hidden sizes (default 120,140,180)')
     ap.add_argument('--steps', type=int, default=None, help='the one budget (default 10,000; see choose_budget)')
     ap.add_argument('--cost', action='store_true', help='time a step of each mode at hidden 140 and stop')
+    ap.add_argument('--teacher-member', type=int, default=None, help="train only Table 3's teacher member I (resumes) and stop: members can train side by side")
     a = parse(ap, argv)
     profile = 'quick' if a.quick else 'full'; c = dict(PROFILES[profile])
     if a.steps: c['steps'] = a.steps
@@ -499,11 +548,12 @@ def main(argv=None):
     if not a.render_only:
         device = resolve_device(a.device); cache = Cache(base, str(device), a.command)
         target, dls = fashion_target(str(device), **(dict(n_train=2000, n_val=500, n_test=500) if a.quick else {}))
-        if a.cost:
+        if a.teacher_member is not None: teacher_member(base, dls, c, a.teacher_member, device)
+        elif a.cost:
             import os
             k = dict(hidden=140, n=3 if a.quick else 5, threads=torch.get_num_threads(), device=str(device), load=os.getloadavg()[0],
                      cpus=os.cpu_count(), env=environment(str(device)), command=a.command)
-            write_json(base / 'cost.json', dict(k, steps=cost(target, dls, 140, k['n'], device)))
+            write_json(base / ('cost.json' if device.type == 'cpu' else f'cost_{device.type}.json'), dict(k, steps=cost(target, dls, 140, k['n'], device)))
         else:
             cache.run('original', lambda: dict(val_acc=evaluate(target, dls.val)['acc'], test_acc=evaluate(target, dls.test)['acc'],
                                                n_val=len(dls.val.dataset), n_test=len(dls.test.dataset)))

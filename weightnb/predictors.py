@@ -520,7 +520,7 @@ def _save_phase(path, ph:Phase, predictor, optim, sched, generator, step:int, be
 
 def _load_phase(path, ph:Phase, predictor, optim, sched, generator)->tuple:
     "Restore what `_save_phase` wrote; (step, best, best_state, history, seconds)."
-    s = torch.load(path, weights_only=True)
+    s = torch.load(path, map_location='cpu', weights_only=True)   # loads (and resumes) on any device: load_state_dict moves it
     if s.get('phase') != repr(ph):
         raise CheckpointError(f"{path} holds the state of another phase ({str(s.get('phase'))[:60]}...); delete it or pass another checkpoint.")
     predictor.load_state_dict(s['predictor']); optim.load_state_dict(s['optim']); sched.load_state_dict(s['sched'])
