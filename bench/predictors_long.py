@@ -287,7 +287,7 @@ def _where(runs:list[dict])->str:
 
 def _late_rise(F:dict, mode:str, h:int, c:dict, window:int=2000)->tuple[float, int]|None:
     "(points the seed-mean validation accuracy of `mode` at hidden `h` rose over its last `window` steps, window), if recorded."
-    curves = [{x['step']: x['score'] for x in F[k]['history'] if 'score' in x} for s in c['seeds'] if (k := f'{mode}_h{h}_s{s}') in F]
+    curves = [{x['step']: x['score'] for x in F[k].get('history', []) if 'score' in x} for s in c['seeds'] if (k := f'{mode}_h{h}_s{s}') in F]
     curves = [v for v in curves if c['steps'] in v and c['steps'] - window in v]
     if not curves: return None
     return 100 * _mean([v[c['steps']] - v[c['steps'] - window] for v in curves]), window

@@ -420,7 +420,20 @@ def test_long_budget_verdicts_follow_the_json(tmp_path):
     assert '**reproduces** in direction (+5.00 points, n = 2 / 2)' in V[0]
     assert '**not tested** (0 finished faithful NeRN run(s)' in V[1] and 'Table 3' in V[-1] and '**not tested**' in V[-1]
     F.update({f'nern_h140_s{s}': run(0.95) for s in (0, 1)})            # NeRN above decoupled: the order does not hold
-    assert '**does not reproduce** (means 88.50 / 95.00 / 93.50 %, n = 2 / 2 / 2)' in B.verdicts(F, c, tmp_path)[1]
+    assert '**does not reproduce** (test means recon-only 88.50, NeRN 95.00, decoupled 93.50 %, n = 2 / 2 / 2)' in B.verdicts(F, c, tmp_path)[1]
+    curve = lambda a, b: [dict(step=8000, score=a), dict(step=10000, score=b)]   # a NeRN still rising at the end of the budget
+    F.update({f'nern_h140_s{s}': run(0.60, history=curve(0.40, 0.60)) for s in (0, 1)})
+    assert "NeRN's validation still rose +20.0 points over its last 2,000 steps" in B.verdicts(F, c, tmp_path)[1]
     noise = lambda p1, p2: dict(metrics=dict(phase1=dict(test_acc=0.88, val_acc=p1), phase2=dict(test_acc=0.885, val_acc=p2)), history=[])
     F.update(noise150_h140_s0=noise(0.88, 0.89), noise150_h140_s1=noise(0.88, 0.87))
     assert any('(150 steps): **mixed** (noise phase 2 beat phase 1 on validation in 1 of 2 seeds' in v for v in B.verdicts(F, c, tmp_path))
+
+
+def test_unfinished_progressive_rounds_render_from_a_committed_snapshot(tmp_path):
+    B = _bench('predictors_long'); c = B.PROFILES['full']; k = f"t1_progressive_h{c['t1_hidden']}"
+    live = tmp_path / '_resume' / k / 'rounds.json'; live.parent.mkdir(parents=True)
+    B.write_json(live, dict(key=dict(hidden=300, seeds=[0, 1]), rounds={'0': dict(round=0), '1': dict(round=1)}))
+    got = B.t1_so_far(tmp_path, c, {})
+    assert got[k]['partial'] and [r['round'] for r in got[k]['rounds']] == [0, 1] and got[k]['config']['seeds'] == [0, 1]
+    live.unlink(); assert B.t1_so_far(tmp_path, c, {})[k]['rounds'] == got[k]['rounds']   # a clean clone: the snapshot alone
+    assert B.t1_so_far(tmp_path, c, {k: {}}) == {} and not (tmp_path / f'{k}.partial.json').exists()   # the finished run replaces it
