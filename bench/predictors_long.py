@@ -312,8 +312,8 @@ def render_t2(F:dict, c:dict, orig:dict)->list[str]:
           ', '.join(f"{LABEL[m]} {_mean([r['train_s'] for h in hs for r in runs(m, h) if 'train_s' in r]) / 60:.0f} min "
                     f"({_where([r for h in hs for r in runs(m, h)])})" for m in ORDER if any('train_s' in r for h in hs for r in runs(m, h))) +
           ' (decoupled: phase 2 only, from the recon-only predictor; runs that shared a device with others took longer than `--cost` says).', '',
-          *[f"- {LABEL[m]}, hidden {h}: the mean validation accuracy still rose {d:+.1f} points over the last {w:,} steps, so "
-            f"{c['steps']:,} steps had not converged it." for h in hs for m in ('recon', 'nern') if (g := _late_rise(F, m, h, c)) and (d := g[0]) > 1 and (w := g[1])]]
+          *[f"- {LABEL[m]}, hidden {h}: the mean validation accuracy still rose {g[0]:+.1f} points over the last {g[1]:,} steps, so "
+            f"{c['steps']:,} steps had not converged it." for h in hs for m in ('recon', 'nern') if (g := _late_rise(F, m, h, c)) and g[0] > 1]]
     if any(acc[h]['nern'] for h in hs):
         L += ["- The paper trains NeRN for 350 CIFAR-10 epochs (its appendix, after Ashkenazi et al. 2022), far more than this budget: "
               "a NeRN verdict here is one at this budget, not one about NeRN at convergence."]
