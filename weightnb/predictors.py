@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .core import (ConfigError, CheckpointError, NoConvLayerError, UnsupportedLayerError, ShapeMismatchError,
                            check_finite, conv_layers, module_device, resolve_device, seed_everything,
-                           cache_dir, tensor_hash, save_weights, load_weights, atomic_path)
+                           cache_dir, tensor_hash, save_weights, load_weights, atomic_path, read_json, write_text_atomic)
 from .models import n_params
 from .train import evaluate, eval_mode, make_optimizer
 from .data import noise_dataset
@@ -632,16 +632,13 @@ class _scored_rounds:
     def __init__(self, folder, key:dict):
         self.f, self.key, self.rows = None if folder is None else Path(folder) / 'rounds.json', key, {}
         if self.f is not None and self.f.exists():
-            try: d = json.loads(self.f.read_text())
-            except ValueError as e: raise CheckpointError(f"{self.f} is not valid JSON ({e}); delete it to score the rounds again.") from None
+            d = read_json(self.f, 'progressive resume file')
             if d.get('key') != key: raise ConfigError(f"{self.f} was written by progressive with {d.get('key')}, not {key}: pass another checkpoint folder.")
             self.rows = {int(k): v for k, v in d['rounds'].items()}
     def get(self, r:int)->dict|None: return self.rows.get(r)
     def put(self, r:int, row:dict)->dict:
         self.rows[r] = row
-        if self.f is not None:
-            self.f.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.f) as tmp: Path(tmp).write_text(json.dumps(dict(key=self.key, rounds=self.rows)))
+        if self.f is not None: write_text_atomic(self.f, json.dumps(dict(key=self.key, rounds=self.rows)))
         return row
 
 # %% ../nbs/20_predictors.ipynb #c090
